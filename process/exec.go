@@ -1,0 +1,121 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	stdio "github.com/raind/raind/io"
+	"github.com/raind/raind/runtime"
+)
+
+// Exec is a process added to a running container. Nothing runs until
+// Start; Exec only records what to run.
+type Exec struct {
+	lifecycle
+	id      string
+	init    *Init
+	spec    *specs.Process
+	stdio   stdio.Config
+	monitor stdio.Monitor
+	ns      string
+	io      *stdio.IO
+	proc    *runtime.Process
+	pid     int
+}
+
+// NewExec records an exec of spec in init's container.
+func NewExec(init *Init, id, namespace string, spec *specs.Process, cfg stdio.Config, monitor stdio.Monitor) (*Exec, error) {
+	if spec == nil || len(spec.Args) == 0 {
+		return nil, fmt.Errorf("exec %s has no args: %w", id, errdefs.ErrInvalidArgument)
+	}
+	return &Exec{lifecycle: newLifecycle(), id: id, init: init, spec: spec, stdio: cfg, monitor: monitor, ns: namespace}, nil
+}
+
+// ID returns the exec id.
+func (e *Exec) ID() string { return e.id }
+
+// Pid returns the exec's pid, 0 before Start.
+func (e *Exec) Pid() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pid
+}
+
+// Stdio returns the stdio containerd asked for.
+func (e *Exec) Stdio() stdio.Config { return e.stdio }
+
+// Start runs the process inside the container.
+func (e *Exec) Start(ctx context.Context) error {
+	if e.init.Status() != Running {
+		return fmt.Errorf("container %s is %s: %w", e.init.ID(), e.init.Status(), errdefs.ErrFailedPrecondition)
+	}
+	if err := e.transition(Running, Created); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		// A process that never ran is finished: Wait returns, Delete works.
+		e.SetExited(255, time.Now())
+		return err
+	}
+	io, err := stdio.Open(ctx, e.stdio, stdio.Owner{ID: e.init.ID(), Namespace: e.ns}, e.monitor)
+	if err != nil {
+		return fail(fmt.Errorf("stdio of exec %s: %w", e.id, err))
+	}
+	in, out, errf := io.Files()
+	p, err := e.init.Container().Exec(ctx, e.spec, runtime.Stdio{In: in, Out: out, Err: errf})
+	io.CloseProcessSide()
+	if err != nil {
+		io.Close()
+		return fail(err)
+	}
+	e.mu.Lock()
+	e.io, e.proc, e.pid = io, p, p.Pid()
+	e.mu.Unlock()
+	return nil
+}
+
+// Kill signals the exec.
+func (e *Exec) Kill(sig syscall.Signal) error {
+	switch e.Status() {
+	case Created:
+		return fmt.Errorf("exec %s was never started: %w", e.id, errdefs.ErrFailedPrecondition)
+	case Stopped, Deleted:
+		return fmt.Errorf("exec %s already finished: %w", e.id, errdefs.ErrNotFound)
+	}
+	return e.proc.Signal(sig)
+}
+
+// CloseIO closes the exec's stdin.
+func (e *Exec) CloseIO() error {
+	e.mu.Lock()
+	io := e.io
+	e.mu.Unlock()
+	if io == nil {
+		return nil
+	}
+	return io.CloseStdin()
+}
+
+// Delete releases the exec once it has exited or if it never started.
+func (e *Exec) Delete() error {
+	switch e.Status() {
+	case Running:
+		return fmt.Errorf("exec %s is running: %w", e.id, errdefs.ErrFailedPrecondition)
+	case Deleted:
+		return fmt.Errorf("exec %s: %w", e.id, errdefs.ErrNotFound)
+	}
+	e.mu.Lock()
+	io := e.io
+	e.io = nil
+	e.status = Deleted
+	e.mu.Unlock()
+	if io != nil {
+		return io.Close()
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	stdio "github.com/raind/raind/io"
+	"github.com/raind/raind/runtime"
+)
+
+// deleteWaitTimeout bounds how long Delete waits for a killed, never
+// started init to exit.
+const deleteWaitTimeout = 10 * time.Second
+
+// InitConfig is what Create gets from containerd.
+type InitConfig struct {
+	ID, Namespace, Bundle string
+	Rootfs                []mount.Mount
+	Stdio                 stdio.Config
+	Spec                  *specs.Spec
+	Monitor               runtime.Monitor
+}
+
+// Init is a container's init process and, through it, the container.
+type Init struct {
+	lifecycle
+	id        string
+	bundle    string
+	rootfs    string
+	mounted   bool
+	stdio     stdio.Config
+	io        *stdio.IO
+	container *runtime.Container
+	pid       int
+}
+
+// NewInit mounts the root filesystem, opens stdio and creates the container
+// with its init waiting for Start. On error nothing is left behind.
+func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
+	p := &Init{lifecycle: newLifecycle(), id: cfg.ID, bundle: cfg.Bundle, stdio: cfg.Stdio}
+	defer func() {
+		if retErr != nil {
+			p.cleanup(ctx)
+		}
+	}()
+	p.rootfs = filepath.Join(cfg.Bundle, "rootfs")
+	if len(cfg.Rootfs) > 0 {
+		if err := os.MkdirAll(p.rootfs, 0o711); err != nil {
+			return nil, fmt.Errorf("rootfs mount point: %w", err)
+		}
+		if err := mount.All(cfg.Rootfs, p.rootfs); err != nil {
+			return nil, fmt.Errorf("mount rootfs of %s: %v: %w", cfg.ID, err, errdefs.ErrInvalidArgument)
+		}
+		p.mounted = true
+	}
+	var err error
+	p.io, err = stdio.Open(ctx, cfg.Stdio, stdio.Owner{ID: cfg.ID, Namespace: cfg.Namespace}, cfg.Monitor)
+	if err != nil {
+		return nil, fmt.Errorf("stdio of %s: %w", cfg.ID, err)
+	}
+	in, out, errf := p.io.Files()
+	p.container, err = runtime.Create(ctx, runtime.CreateOpts{
+		ID:      cfg.ID,
+		Spec:    cfg.Spec,
+		Bundle:  cfg.Bundle,
+		Stdio:   runtime.Stdio{In: in, Out: out, Err: errf},
+		Monitor: cfg.Monitor,
+	})
+	p.io.CloseProcessSide()
+	if err != nil {
+		return nil, err
+	}
+	p.pid = p.container.Init().Pid()
+	return p, nil
+}
+
+// ID returns the container id.
+func (p *Init) ID() string { return p.id }
+
+// Bundle returns the container's bundle directory.
+func (p *Init) Bundle() string { return p.bundle }
+
+// Pid returns the init's pid.
+func (p *Init) Pid() int { return p.pid }
+
+// Stdio returns the stdio containerd asked for.
+func (p *Init) Stdio() stdio.Config { return p.stdio }
+
+// Container returns the runtime container.
+func (p *Init) Container() *runtime.Container { return p.container }
+
+// Start runs the user's program.
+func (p *Init) Start(ctx context.Context) error {
+	if err := p.transition(Running, Created); err != nil {
+		return err
+	}
+	if err := p.container.Start(ctx); err != nil {
+		return fmt.Errorf("start %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// Kill signals the init, or with all every process of the container.
+func (p *Init) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	switch p.Status() {
+	case Stopped, Deleted:
+		if all {
+			// Processes outside a private pid namespace may outlive init.
+			return p.container.KillAll(sig)
+		}
+		return fmt.Errorf("process %d of %s already finished: %w", p.pid, p.id, errdefs.ErrNotFound)
+	}
+	if all {
+		return p.container.KillAll(sig)
+	}
+	return p.container.Init().Signal(sig)
+}
+
+// CloseIO closes the container's stdin.
+func (p *Init) CloseIO() error { return p.io.CloseStdin() }
+
+// Pids lists the container's processes.
+func (p *Init) Pids() ([]int, error) { return p.container.Cgroup().Pids() }
+
+// Delete tears the container down: a never-started init is killed first; a
+// running one is refused.
+func (p *Init) Delete(ctx context.Context) error {
+	switch p.Status() {
+	case Running:
+		return fmt.Errorf("container %s is running: %w", p.id, errdefs.ErrFailedPrecondition)
+	case Deleted:
+		return fmt.Errorf("container %s: %w", p.id, errdefs.ErrNotFound)
+	case Created:
+		_ = p.container.Init().Signal(unix.SIGKILL)
+		select {
+		case <-p.Done():
+		case <-time.After(deleteWaitTimeout):
+			return fmt.Errorf("init of %s did not exit after SIGKILL", p.id)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := p.cleanup(ctx)
+	p.mu.Lock()
+	p.status = Deleted
+	p.mu.Unlock()
+	return err
+}
+
+func (p *Init) cleanup(ctx context.Context) error {
+	var errs []error
+	if p.container != nil {
+		if err := p.container.Destroy(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.io != nil {
+		if err := p.io.Close(); err != nil {
+			log.G(ctx).WithError(err).Warn("closing stdio")
+		}
+	}
+	if p.mounted {
+		if err := mount.UnmountRecursive(p.rootfs, 0); err != nil {
+			errs = append(errs, fmt.Errorf("unmount rootfs of %s: %w", p.id, err))
+		} else {
+			p.mounted = false
+		}
+	}
+	return errors.Join(errs...)
+}

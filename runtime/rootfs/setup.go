@@ -1,0 +1,273 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Options change how the root is switched.
+type Options struct {
+	// NoPivot uses MS_MOVE and chroot even where pivot_root would work.
+	NoPivot bool
+}
+
+// Setup prepares rootfs for spec and makes it the root of this mount
+// namespace. rootfs is an absolute host path.
+func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
+	if !filepath.IsAbs(rootfs) {
+		return fmt.Errorf("rootfs %q is not absolute", rootfs)
+	}
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if spec.Linux != nil && spec.Linux.RootfsPropagation != "" {
+		p, ok := propagationFlags[spec.Linux.RootfsPropagation]
+		if !ok {
+			return fmt.Errorf("unknown rootfsPropagation %q", spec.Linux.RootfsPropagation)
+		}
+		prop = p
+	}
+	// Nothing the container mounts may travel back to the host.
+	if err := sys.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("set propagation of /: %w", err)
+	}
+	// pivot_root needs the new root to be a mount point.
+	if err := sys.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
+	}
+	devMounted := false
+	ptsMounted := false
+	for _, m := range spec.Mounts {
+		if err := mountOne(sys, rootfs, m); err != nil {
+			return err
+		}
+		switch filepath.Clean(m.Destination) {
+		case "/dev":
+			devMounted = true
+		case "/dev/pts":
+			ptsMounted = true
+		}
+	}
+	if err := setupDev(sys, spec, rootfs, devMounted, ptsMounted); err != nil {
+		return err
+	}
+	if err := switchRoot(sys, rootfs, opts.NoPivot); err != nil {
+		return err
+	}
+	if spec.Linux != nil {
+		for _, p := range spec.Linux.MaskedPaths {
+			if err := maskPath(sys, p); err != nil {
+				return err
+			}
+		}
+		for _, p := range spec.Linux.ReadonlyPaths {
+			if err := readonlyPath(sys, p); err != nil {
+				return err
+			}
+		}
+	}
+	if spec.Root != nil && spec.Root.Readonly {
+		flags, err := sys.MountFlags("/")
+		if err != nil {
+			return fmt.Errorf("read-only root: %w", err)
+		}
+		if err := sys.Mount("", "/", "", flags|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("remount root read-only: %w", err)
+		}
+	}
+	return sys.Chdir("/")
+}
+
+// target resolves a mount destination inside rootfs. Symlinks in the
+// container's image are resolved as if rootfs were /, so a link such as
+// /data -> /etc on the host cannot aim a mount at the host: the classic
+// symlink attack on mount targets.
+func target(rootfs, dest string) (string, error) {
+	if !filepath.IsAbs(dest) {
+		dest = "/" + dest
+	}
+	p, err := securejoin.SecureJoin(rootfs, dest)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s in rootfs: %w", dest, err)
+	}
+	return p, nil
+}
+
+func mountOne(sys Syscalls, rootfs string, m specs.Mount) error {
+	fail := func(err error) error {
+		return fmt.Errorf("mount %s (type %q, source %q): %w", m.Destination, m.Type, m.Source, err)
+	}
+	dest, err := target(rootfs, m.Destination)
+	if err != nil {
+		return fail(err)
+	}
+	opts := ParseMountOptions(m.Options)
+	if isBind(m.Type, m.Options) {
+		return bindMount(sys, m, dest, opts, fail)
+	}
+	if err := sys.MkdirAll(dest, 0o755); err != nil {
+		return fail(err)
+	}
+	switch m.Type {
+	case "cgroup":
+		err = mountCgroups(sys, dest, opts.Flags)
+	case "sysfs":
+		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
+		if errors.Is(err, unix.EPERM) {
+			// A shared network namespace forbids a new sysfs; show the
+			// host's, read-only.
+			err = sys.Mount("/sys", dest, "", unix.MS_BIND|unix.MS_REC, "")
+			if err == nil {
+				err = sys.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|opts.Flags, "")
+			}
+		}
+	default:
+		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	for _, p := range opts.Propagation {
+		if err := sys.Mount("", dest, "", p, ""); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
+}
+
+func bindMount(sys Syscalls, m specs.Mount, dest string, opts ParsedOptions, fail func(error) error) error {
+	fi, err := sys.Stat(m.Source)
+	if err != nil {
+		return fail(err)
+	}
+	if fi.IsDir() {
+		err = sys.MkdirAll(dest, 0o755)
+	} else {
+		err = sys.CreateFile(dest)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	bind := uintptr(unix.MS_BIND) | opts.Flags&unix.MS_REC
+	if err := sys.Mount(m.Source, dest, "", bind, ""); err != nil {
+		return fail(err)
+	}
+	// Bind mounts ignore every flag but MS_REC; the rest needs a remount.
+	if rest := opts.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
+		if err := sys.Mount("", dest, "", rest|unix.MS_BIND|unix.MS_REMOUNT, ""); err != nil {
+			return fail(err)
+		}
+	}
+	for _, p := range opts.Propagation {
+		if err := sys.Mount("", dest, "", p, ""); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
+}
+
+// mountCgroups gives the container the host's cgroup layout: cgroup2 on a
+// unified host; on v1 a tmpfs with each hierarchy mounted inside. Inside
+// a cgroup namespace each mount shows the container's own cgroup as root.
+func mountCgroups(sys Syscalls, dest string, flags uintptr) error {
+	hs, err := sys.CgroupHierarchies()
+	if err != nil {
+		return fmt.Errorf("list cgroup hierarchies: %w", err)
+	}
+	for _, h := range hs {
+		if h.Name == "" && h.Type == "cgroup2" {
+			return sys.Mount("cgroup2", dest, "cgroup2", flags, "")
+		}
+	}
+	fsFlags := flags &^ unix.MS_RDONLY
+	if err := sys.Mount("tmpfs", dest, "tmpfs", fsFlags, "mode=755"); err != nil {
+		return err
+	}
+	for _, h := range hs {
+		if h.Name == "" || strings.Contains(h.Name, "/") {
+			continue
+		}
+		d := filepath.Join(dest, h.Name)
+		if err := sys.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := sys.Mount("cgroup", d, h.Type, flags, h.Options); err != nil {
+			return fmt.Errorf("cgroup hierarchy %s: %w", h.Name, err)
+		}
+	}
+	if flags&unix.MS_RDONLY != 0 {
+		return sys.Mount("", dest, "", fsFlags|unix.MS_REMOUNT|unix.MS_RDONLY, "mode=755")
+	}
+	return nil
+}
+
+// switchRoot makes rootfs the root. pivot_root(".", ".") stacks the old
+// root on the new one, where a lazy unmount removes it without needing a
+// directory for it inside the container.
+func switchRoot(sys Syscalls, rootfs string, noPivot bool) error {
+	if err := sys.Chdir(rootfs); err != nil {
+		return fmt.Errorf("chdir to rootfs: %w", err)
+	}
+	if !noPivot {
+		err := sys.PivotRoot(".", ".")
+		if err == nil {
+			if err := sys.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("make old root slave: %w", err)
+			}
+			if err := sys.Unmount(".", unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("detach old root: %w", err)
+			}
+			return sys.Chdir("/")
+		}
+		if !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("pivot_root: %w", err)
+		}
+		// EINVAL: the root is not a mount we can pivot from (ramfs,
+		// initramfs); moving and chrooting is what remains.
+	}
+	if err := sys.Mount(rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move rootfs to /: %w", err)
+	}
+	if err := sys.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	return sys.Chdir("/")
+}
+
+func maskPath(sys Syscalls, p string) error {
+	fi, err := sys.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	if fi.IsDir() {
+		err = sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "")
+	} else {
+		err = sys.Mount("/dev/null", p, "", unix.MS_BIND, "")
+	}
+	return wrap("mask", p, err)
+}
+
+func readonlyPath(sys Syscalls, p string) error {
+	if _, err := sys.Stat(p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read-only %s: %w", p, err)
+	}
+	if err := sys.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return wrap("bind read-only", p, err)
+	}
+	flags, err := sys.MountFlags(p)
+	if err != nil {
+		return wrap("read-only", p, err)
+	}
+	return wrap("remount read-only", p, sys.Mount("", p, "", flags|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""))
+}

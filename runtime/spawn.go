@@ -1,0 +1,210 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	runc "github.com/containerd/go-runc"
+	"golang.org/x/sys/unix"
+
+	"github.com/raind/raind/runtime/nsenter"
+)
+
+// Monitor starts and reaps direct children. Under a shim it is the reaper,
+// whose wait4(-1) loop would otherwise steal the status from exec.Cmd.Wait.
+type Monitor interface {
+	Start(*exec.Cmd) (chan runc.Exit, error)
+	Wait(*exec.Cmd, chan runc.Exit) (int, error)
+	Unsubscribe(chan runc.Exit)
+}
+
+// Stdio is the open files a process gets as fds 0, 1 and 2. The caller keeps
+// ownership and closes its copies once the process has started.
+type Stdio struct {
+	In, Out, Err *os.File
+}
+
+// Process is a spawned container process, blocked until Start for an init,
+// or already running for an exec.
+type Process struct {
+	pid  int
+	conn net.Conn
+	dec  *json.Decoder
+	once sync.Once
+}
+
+// Pid returns the process id in the caller's pid namespace.
+func (p *Process) Pid() int { return p.pid }
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig unix.Signal) error {
+	if err := unix.Kill(p.pid, sig); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("process %d: %w", p.pid, errdefs.ErrNotFound)
+		}
+		return fmt.Errorf("signal %d to process %d: %w", sig, p.pid, err)
+	}
+	return nil
+}
+
+// Close releases the sync socket. It does not touch the process.
+func (p *Process) Close() error {
+	var err error
+	p.once.Do(func() { err = p.conn.Close() })
+	return err
+}
+
+// release tells a process blocked before execve to go ahead, and waits until
+// execve happened or the child reports why it could not.
+func (p *Process) release(ctx context.Context) error {
+	stop := closeOnDone(ctx, p.conn)
+	defer stop()
+	if err := json.NewEncoder(p.conn).Encode(message{Type: msgStart}); err != nil {
+		return fmt.Errorf("signal start to %d: %w", p.pid, err)
+	}
+	return p.awaitExec(ctx)
+}
+
+// awaitExec turns the end of the sync socket into success, and an error
+// message into the cause.
+func (p *Process) awaitExec(ctx context.Context) error {
+	defer p.Close()
+	var m message
+	if err := p.dec.Decode(&m); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("waiting for exec of %d: %w", p.pid, err)
+	}
+	if m.Type == msgError {
+		return fmt.Errorf("start process: %s: %w", m.Error, errdefs.ErrFailedPrecondition)
+	}
+	return fmt.Errorf("start process: unexpected message %q", m.Type)
+}
+
+// spawnRequest is one re-exec of the runtime binary as a container process.
+type spawnRequest struct {
+	self    string
+	stdio   Stdio
+	ns      nsenter.Request
+	config  *initConfig
+	monitor Monitor
+}
+
+// spawn starts the child, learns its pid from the constructor, sends its
+// config and waits until it is ready (init) or has run execve (exec).
+func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sync socketpair: %w", err)
+	}
+	parentFile := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childFile := os.NewFile(uintptr(fds[1]), "sync-child")
+	conn, err := net.FileConn(parentFile)
+	parentFile.Close()
+	if err != nil {
+		childFile.Close()
+		return nil, fmt.Errorf("sync socket: %w", err)
+	}
+
+	req.ns.SyncFD = 3
+	env, err := req.ns.Env()
+	if err != nil {
+		childFile.Close()
+		conn.Close()
+		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	cmd := &exec.Cmd{
+		Path:       req.self,
+		Args:       []string{"raind-init"},
+		Env:        append(env, "GOMAXPROCS=1", "GOGC=off"),
+		Stdin:      req.stdio.In,
+		Stdout:     req.stdio.Out,
+		Stderr:     req.stdio.Err,
+		ExtraFiles: []*os.File{childFile},
+		Dir:        "/",
+	}
+	ec, err := req.monitor.Start(cmd)
+	childFile.Close()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("start %s: %w", req.self, err)
+	}
+
+	stop := closeOnDone(ctx, conn)
+	defer stop()
+	pid, err := readPidLine(conn)
+	if err != nil || pid != cmd.Process.Pid {
+		// Either the child failed, or it forked and the intermediate has
+		// finished its job: reap it in both cases.
+		if _, werr := req.monitor.Wait(cmd, ec); werr != nil && err == nil {
+			err = werr
+		}
+	} else {
+		req.monitor.Unsubscribe(ec)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("enter namespaces: %w", wrapCtx(ctx, err))
+	}
+
+	p := &Process{pid: pid, conn: conn, dec: newDecoder(conn)}
+	fail := func(err error) (*Process, error) {
+		// The child is blocked on us or already gone; either way it must
+		// not outlive a failed spawn.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		p.Close()
+		return nil, wrapCtx(ctx, err)
+	}
+	if err := json.NewEncoder(conn).Encode(message{Type: msgConfig, Config: req.config}); err != nil {
+		return fail(fmt.Errorf("send config to %d: %w", pid, err))
+	}
+	if req.config.Exec {
+		if err := p.awaitExec(ctx); err != nil {
+			return fail(err)
+		}
+		return p, nil
+	}
+	var m message
+	if err := p.dec.Decode(&m); err != nil {
+		return fail(fmt.Errorf("init %d died while preparing the container: %w", pid, err))
+	}
+	switch m.Type {
+	case msgReady:
+		return p, nil
+	case msgError:
+		return fail(fmt.Errorf("%s: %w", m.Error, errdefs.ErrFailedPrecondition))
+	}
+	return fail(fmt.Errorf("unexpected message %q from init", m.Type))
+}
+
+// closeOnDone makes blocking socket I/O honour ctx.
+func closeOnDone(ctx context.Context, c net.Conn) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.Close()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
+func wrapCtx(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w: %v", ctx.Err(), err)
+	}
+	return err
+}

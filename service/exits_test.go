@@ -1,0 +1,152 @@
+package service
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	runc "github.com/containerd/go-runc"
+)
+
+type fakeProc struct {
+	mu   sync.Mutex
+	code int
+	n    int
+}
+
+func (f *fakeProc) SetExited(code int, _ time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.code = code
+	f.n++
+}
+
+func newTestService() *service {
+	s := &service{
+		byPid:     map[int]*tracked{},
+		unclaimed: map[int]runc.Exit{},
+		ec:        make(chan runc.Exit),
+		events:    make(chan any, 16),
+	}
+	go s.processExits()
+	return s
+}
+
+func nextEvent(t *testing.T, s *service) any {
+	t.Helper()
+	select {
+	case e := <-s.events:
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return nil
+}
+
+func noEvent(t *testing.T, s *service) {
+	t.Helper()
+	select {
+	case e := <-s.events:
+		t.Fatalf("unexpected event %T", e)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// An exit reaped before the start event is out waits for it.
+func TestExitBeforeStartWaits(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	p := &fakeProc{}
+	tr := &tracked{containerID: "c", id: "c", pid: 100, target: p}
+	s.register(tr, time.Now())
+	s.ec <- runc.Exit{Pid: 100, Status: 3, Timestamp: time.Now()}
+	noEvent(t, s)
+	s.published(tr, &eventstypes.TaskStart{ContainerID: "c", Pid: 100})
+	if _, ok := nextEvent(t, s).(*eventstypes.TaskStart); !ok {
+		t.Fatal("first event is not TaskStart")
+	}
+	ex, ok := nextEvent(t, s).(*eventstypes.TaskExit)
+	if !ok || ex.ExitStatus != 3 || ex.Pid != 100 {
+		t.Fatalf("second event %+v", ex)
+	}
+	noEvent(t, s)
+	if p.n != 1 || p.code != 3 {
+		t.Fatalf("SetExited %d times, code %d", p.n, p.code)
+	}
+}
+
+func TestExitAfterStart(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	p := &fakeProc{}
+	tr := &tracked{containerID: "c", id: "c", pid: 101, target: p}
+	s.register(tr, time.Now())
+	s.published(tr, &eventstypes.TaskStart{ContainerID: "c", Pid: 101})
+	nextEvent(t, s)
+	s.ec <- runc.Exit{Pid: 101, Status: 0, Timestamp: time.Now()}
+	if _, ok := nextEvent(t, s).(*eventstypes.TaskExit); !ok {
+		t.Fatal("no TaskExit")
+	}
+	// A second exit for a reused pid is not this process's.
+	s.ec <- runc.Exit{Pid: 101, Status: 9, Timestamp: time.Now()}
+	noEvent(t, s)
+	if p.n != 1 {
+		t.Fatalf("SetExited %d times", p.n)
+	}
+}
+
+// An exit reaped before register belongs to the process only if it is
+// newer than the spawn.
+func TestUnclaimedExits(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	stale := time.Now()
+	s.ec <- runc.Exit{Pid: 200, Status: 1, Timestamp: stale}
+	since := time.Now()
+	fresh := since.Add(time.Millisecond)
+	s.ec <- runc.Exit{Pid: 201, Status: 2, Timestamp: fresh}
+	// The exit loop handles the sends in order; a further send syncs.
+	s.ec <- runc.Exit{Pid: 999, Timestamp: fresh}
+
+	old := &fakeProc{}
+	s.register(&tracked{pid: 200, target: old}, since)
+	if old.n != 0 {
+		t.Fatal("a stale exit was claimed")
+	}
+	s.mu.Lock()
+	_, watching := s.byPid[200]
+	s.mu.Unlock()
+	if !watching {
+		t.Fatal("pid 200 is not watched after register")
+	}
+	early := &fakeProc{}
+	tr := &tracked{containerID: "c", id: "c", pid: 201, target: early}
+	s.register(tr, since)
+	if early.n != 1 || early.code != 2 {
+		t.Fatalf("early exit not claimed: %+v", early)
+	}
+	noEvent(t, s)
+	s.published(tr, &eventstypes.TaskStart{})
+	nextEvent(t, s)
+	if _, ok := nextEvent(t, s).(*eventstypes.TaskExit); !ok {
+		t.Fatal("no TaskExit after start")
+	}
+}
+
+func TestUnclaimedBounded(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	base := time.Now()
+	for i := 0; i < unclaimedLimit+10; i++ {
+		s.ec <- runc.Exit{Pid: 1000 + i, Timestamp: base.Add(time.Duration(i) * time.Microsecond)}
+	}
+	s.ec <- runc.Exit{Pid: 1, Timestamp: base.Add(time.Hour)}
+	s.mu.Lock()
+	n := len(s.unclaimed)
+	_, oldest := s.unclaimed[1000]
+	s.mu.Unlock()
+	if n > unclaimedLimit || oldest {
+		t.Fatalf("%d unclaimed kept, oldest kept %v", n, oldest)
+	}
+}

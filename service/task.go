@@ -1,0 +1,412 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/protobuf"
+	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	stdio "github.com/raind/raind/io"
+	"github.com/raind/raind/process"
+)
+
+var empty = &ptypes.Empty{}
+
+func toGRPC(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errgrpc.ToGRPC(err)
+}
+
+// readSpec reads the bundle's config.json.
+func readSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("read config.json: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("parse %s/config.json: %v: %w", bundle, err, errdefs.ErrInvalidArgument)
+	}
+	return &spec, nil
+}
+
+func (s *service) get(id string) (*container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	if !ok {
+		return nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
+	}
+	return c, nil
+}
+
+// getExec finds an exec of container id.
+func (s *service) getExec(id, execID string) (*container, *execEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	if !ok {
+		return nil, nil, fmt.Errorf("container %q: %w", id, errdefs.ErrNotFound)
+	}
+	e, ok := c.execs[execID]
+	if !ok {
+		return nil, nil, fmt.Errorf("exec %q in container %q: %w", execID, id, errdefs.ErrNotFound)
+	}
+	return c, e, nil
+}
+
+// proc is what State, Wait and Start need of either kind of process.
+type proc interface {
+	Pid() int
+	Status() process.Status
+	Exit() (int, time.Time)
+	Done() <-chan struct{}
+	Stdio() stdio.Config
+}
+
+func (s *service) getProc(id, execID string) (*container, proc, error) {
+	if execID == "" {
+		c, err := s.get(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, c.init, nil
+	}
+	c, e, err := s.getExec(id, execID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, e.proc, nil
+}
+
+// Create creates the container with its init waiting for Start.
+func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *taskAPI.CreateTaskResponse, retErr error) {
+	if r.ID == "" {
+		return nil, toGRPC(fmt.Errorf("empty container id: %w", errdefs.ErrInvalidArgument))
+	}
+	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
+		return nil, toGRPC(fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented))
+	}
+	s.mu.Lock()
+	_, exists := s.containers[r.ID]
+	_, busy := s.creating[r.ID]
+	if exists || busy {
+		s.mu.Unlock()
+		return nil, toGRPC(fmt.Errorf("container %q: %w", r.ID, errdefs.ErrAlreadyExists))
+	}
+	s.creating[r.ID] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.creating, r.ID)
+		s.mu.Unlock()
+	}()
+
+	spec, err := readSpec(r.Bundle)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	mounts := make([]mount.Mount, 0, len(r.Rootfs))
+	for _, m := range r.Rootfs {
+		mounts = append(mounts, mount.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
+	}
+	ns, _ := namespaces.Namespace(ctx)
+	since := time.Now()
+	init, err := process.NewInit(ctx, process.InitConfig{
+		ID:        r.ID,
+		Namespace: ns,
+		Bundle:    r.Bundle,
+		Rootfs:    mounts,
+		Stdio:     stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+		Spec:      spec,
+		Monitor:   reaper.Default,
+	})
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	if err := shim.WritePidFile(filepath.Join(r.Bundle, initPidFile), init.Pid()); err != nil {
+		log.G(ctx).WithError(err).Warn("writing init pid file")
+	}
+	c := &container{init: init, execs: map[string]*execEntry{}}
+	t := &tracked{containerID: r.ID, id: r.ID, pid: init.Pid(), target: init, c: c, isInit: true}
+	c.track = t
+	s.register(t, since)
+
+	s.mu.Lock()
+	s.containers[r.ID] = c
+	s.send(&eventstypes.TaskCreate{
+		ContainerID: r.ID,
+		Bundle:      r.Bundle,
+		Rootfs:      r.Rootfs,
+		IO:          &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+		Checkpoint:  r.Checkpoint,
+		Pid:         uint32(init.Pid()),
+	})
+	s.mu.Unlock()
+	return &taskAPI.CreateTaskResponse{Pid: uint32(init.Pid())}, nil
+}
+
+// Start runs the init's program.
+func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+	if r.ExecID != "" {
+		return s.startExec(ctx, r)
+	}
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	if err := c.init.Start(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
+	s.published(c.track, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(c.init.Pid())})
+	return &taskAPI.StartResponse{Pid: uint32(c.init.Pid())}, nil
+}
+
+// Delete removes the container once its init has exited.
+func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	if r.ExecID != "" {
+		return s.deleteExec(r)
+	}
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	s.mu.Lock()
+	live := 0
+	for _, e := range c.execs {
+		if e.proc.Status() == process.Running {
+			live++
+		}
+	}
+	s.mu.Unlock()
+	if live > 0 && c.init.Status() == process.Running {
+		return nil, toGRPC(fmt.Errorf("container %s has %d running execs: %w", r.ID, live, errdefs.ErrFailedPrecondition))
+	}
+	if err := c.init.Delete(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
+	code, at := c.init.Exit()
+	s.mu.Lock()
+	delete(s.containers, r.ID)
+	delete(s.byPid, c.init.Pid())
+	s.send(&eventstypes.TaskDelete{
+		ContainerID: r.ID,
+		ID:          r.ID,
+		Pid:         uint32(c.init.Pid()),
+		ExitStatus:  uint32(code),
+		ExitedAt:    protobuf.ToTimestamp(at),
+	})
+	s.mu.Unlock()
+	return &taskAPI.DeleteResponse{
+		Pid:        uint32(c.init.Pid()),
+		ExitStatus: uint32(code),
+		ExitedAt:   protobuf.ToTimestamp(at),
+	}, nil
+}
+
+func toTaskStatus(st process.Status) task.Status {
+	switch st {
+	case process.Created:
+		return task.Status_CREATED
+	case process.Running:
+		return task.Status_RUNNING
+	case process.Stopped, process.Deleted:
+		return task.Status_STOPPED
+	}
+	return task.Status_UNKNOWN
+}
+
+// State reports the init's status.
+func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+	c, p, err := s.getProc(r.ID, r.ExecID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	st := p.Status()
+	code, at := p.Exit()
+	io := p.Stdio()
+	resp := &taskAPI.StateResponse{
+		ID:         r.ID,
+		ExecID:     r.ExecID,
+		Bundle:     c.init.Bundle(),
+		Pid:        uint32(p.Pid()),
+		Status:     toTaskStatus(st),
+		Stdin:      io.Stdin,
+		Stdout:     io.Stdout,
+		Stderr:     io.Stderr,
+		Terminal:   io.Terminal,
+		ExitStatus: uint32(code),
+	}
+	if st >= process.Stopped {
+		resp.ExitedAt = protobuf.ToTimestamp(at)
+	}
+	return resp, nil
+}
+
+// Wait blocks until the init exits.
+func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
+	_, p, err := s.getProc(r.ID, r.ExecID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		return nil, toGRPC(ctx.Err())
+	}
+	code, at := p.Exit()
+	return &taskAPI.WaitResponse{ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil
+}
+
+// Kill signals the init, or every process of the container.
+func (s *service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*ptypes.Empty, error) {
+	if r.Signal == 0 || r.Signal > 64 {
+		return nil, toGRPC(fmt.Errorf("signal %d: %w", r.Signal, errdefs.ErrInvalidArgument))
+	}
+	if r.ExecID != "" {
+		_, e, err := s.getExec(r.ID, r.ExecID)
+		if err != nil {
+			return nil, toGRPC(err)
+		}
+		return empty, toGRPC(e.proc.Kill(unix.Signal(r.Signal)))
+	}
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	if err := c.init.Kill(ctx, unix.Signal(r.Signal), r.All); err != nil {
+		return nil, toGRPC(err)
+	}
+	return empty, nil
+}
+
+// Pids lists the container's processes.
+func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	pids, err := c.init.Pids()
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	execByPid := map[int]string{}
+	s.mu.Lock()
+	for id, e := range c.execs {
+		if pid := e.proc.Pid(); pid > 0 {
+			execByPid[pid] = id
+		}
+	}
+	s.mu.Unlock()
+	resp := &taskAPI.PidsResponse{}
+	for _, pid := range pids {
+		info := &task.ProcessInfo{Pid: uint32(pid)}
+		if id, ok := execByPid[pid]; ok {
+			a, err := typeurl.MarshalAnyToProto(&options.ProcessDetails{ExecID: id})
+			if err != nil {
+				return nil, toGRPC(fmt.Errorf("marshal process details: %w", err))
+			}
+			info.Info = a
+		}
+		resp.Processes = append(resp.Processes, info)
+	}
+	return resp, nil
+}
+
+// CloseIO closes the init's stdin.
+func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptypes.Empty, error) {
+	if !r.Stdin {
+		return empty, nil
+	}
+	if r.ExecID != "" {
+		_, e, err := s.getExec(r.ID, r.ExecID)
+		if err != nil {
+			return nil, toGRPC(err)
+		}
+		return empty, toGRPC(e.proc.CloseIO())
+	}
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return empty, toGRPC(c.init.CloseIO())
+}
+
+// Connect returns the shim's and the task's pids.
+func (s *service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
+	resp := &taskAPI.ConnectResponse{ShimPid: uint32(os.Getpid())}
+	if c, err := s.get(r.ID); err == nil {
+		resp.TaskPid = uint32(c.init.Pid())
+	}
+	return resp, nil
+}
+
+// Shutdown stops the shim once it serves no container.
+func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*ptypes.Empty, error) {
+	s.mu.Lock()
+	n := len(s.containers) + len(s.creating)
+	s.mu.Unlock()
+	if n > 0 {
+		return empty, nil
+	}
+	s.shutdown.Shutdown()
+	return empty, nil
+}
+
+func notImplemented(what string) error {
+	return toGRPC(fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented))
+}
+
+// ResizePty is not implemented yet.
+func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("resize pty")
+}
+
+// Pause is not implemented yet.
+func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("pause")
+}
+
+// Resume is not implemented yet.
+func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("resume")
+}
+
+// Checkpoint is not implemented.
+func (s *service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("checkpoint")
+}
+
+// Update is not implemented yet.
+func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*ptypes.Empty, error) {
+	return nil, notImplemented("update")
+}
+
+// Stats is not implemented yet.
+func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
+	return nil, notImplemented("stats")
+}
