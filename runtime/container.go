@@ -80,7 +80,7 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	if cgPath == "" {
 		cgPath = "/raind/" + opts.ID
 	}
-	c.cgroup, err = cgroups.New(cgPath, spec.Linux.Resources)
+	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", cgPath, err)
 	}

@@ -71,6 +71,22 @@ func NewTaskService(ctx context.Context, publisher shim.Publisher, sd shutdown.S
 	}
 	go s.processExits()
 	go s.forward(ctx, publisher)
+	// pkg/shim exits soon after shutdown: hold it until every queued
+	// event, the last TaskDelete above all, has been published.
+	sd.RegisterCallback(func(ctx context.Context) error {
+		f := flush(make(chan struct{}))
+		select {
+		case s.events <- f:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-f:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 	if address, err := shim.ReadAddress("address"); err == nil {
 		sd.RegisterCallback(func(context.Context) error {
 			return shim.RemoveSocket(address)
@@ -85,6 +101,10 @@ func (s *service) RegisterTTRPC(server *ttrpc.Server) error {
 	return nil
 }
 
+// flush, queued among events, is closed once everything before it has been
+// published.
+type flush chan struct{}
+
 // forward publishes events in the order they were sent, and drains the
 // queue at shutdown so that the last TaskDelete is not lost.
 func (s *service) forward(ctx context.Context, publisher shim.Publisher) {
@@ -98,11 +118,19 @@ func (s *service) forward(ctx context.Context, publisher shim.Publisher) {
 	for {
 		select {
 		case e := <-s.events:
+			if f, ok := e.(flush); ok {
+				close(f)
+				continue
+			}
 			publish(e)
 		case <-s.shutdown.Done():
 			for {
 				select {
 				case e := <-s.events:
+					if f, ok := e.(flush); ok {
+						close(f)
+						continue
+					}
 					publish(e)
 				default:
 					return
