@@ -110,4 +110,10 @@ func cleanup(e env) {
 		}
 	}
 	_ = os.RemoveAll(e.dir)
+	// The per-container cgroups are removed by the shim; the namespace's
+	// parent, like runc's, is left for the next container, and goes here.
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + testNamespace)
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
 }

@@ -23,7 +23,13 @@ func TestMain(m *testing.M) {
 	if IsInit() {
 		InitMain()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	// The per-test cgroups are gone by now; their shared parent too.
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/raind-rt-test")
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
+	os.Exit(code)
 }
 
 // startReaper makes this test process a subreaper that reaps through

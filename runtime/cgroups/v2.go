@@ -20,7 +20,7 @@ type v2 struct {
 
 // newV2 takes the mountpoint so that tests can point it at a fake cgroupfs.
 func newV2(mountpoint, path string, res *specs.LinuxResources) (Manager, error) {
-	m, err := cgroup2.NewManager(mountpoint, path, cgroup2.ToResources(res))
+	m, err := cgroup2.NewManager(mountpoint, path, toV2(res))
 	if err != nil {
 		return nil, fmt.Errorf("create v2 cgroup %s: %w", path, err)
 	}
@@ -70,7 +70,7 @@ func (c *v2) Pids() ([]int, error) {
 }
 
 func (c *v2) Update(res *specs.LinuxResources) error {
-	if err := c.m.Update(cgroup2.ToResources(res)); err != nil {
+	if err := c.m.Update(toV2(res)); err != nil {
 		return fmt.Errorf("update cgroup %s: %w", c.path, err)
 	}
 	return nil
@@ -90,4 +90,15 @@ func (c *v2) Delete() error {
 		return fmt.Errorf("remove cgroup %s: %w", c.path, err)
 	}
 	return nil
+}
+
+// toV2 converts spec resources with the library, except the blkio weight:
+// its conversion overflows 16 bits for most weights (500 becomes 51).
+// io.bfq.weight has blkio.weight's own range, so the value passes as is.
+func toV2(res *specs.LinuxResources) *cgroup2.Resources {
+	r := cgroup2.ToResources(res)
+	if res.BlockIO != nil && res.BlockIO.Weight != nil && r.IO != nil {
+		r.IO.BFQ.Weight = *res.BlockIO.Weight
+	}
+	return r
 }

@@ -1,0 +1,168 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/cgroups/v3"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+func uniquePath(t *testing.T) string {
+	// The shared parent goes once the test's own cgroup is gone.
+	t.Cleanup(func() { removeEverywhere("/raind-cgtest") })
+	return fmt.Sprintf("/raind-cgtest/%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+}
+
+func removeEverywhere(path string) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + path)
+	dirs = append(dirs, "/sys/fs/cgroup"+path)
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
+}
+
+// startIn starts sleep and has it join the cgroup through ProcsFiles, the
+// way the nsenter constructor does.
+func startIn(t *testing.T, m Manager) *exec.Cmd {
+	t.Helper()
+	var script strings.Builder
+	for _, f := range m.ProcsFiles() {
+		fmt.Fprintf(&script, "echo 0 > %s && ", f)
+	}
+	script.WriteString("exec sleep 100")
+	cmd := exec.Command("sh", "-c", script.String())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids, _ := m.Pids()
+		if slices.Contains(pids, cmd.Process.Pid) {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never joined %s (pids %v)", cmd.Process.Pid, m.Path(), pids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestV1Real(t *testing.T) {
+	needRoot(t)
+	if cgroups.Mode() == cgroups.Unified {
+		t.Skip("host is cgroup v2 only")
+	}
+	path := uniquePath(t)
+	mem := int64(64 << 20)
+	pids := int64(20)
+	shares := uint64(512)
+	m, err := New(path, &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: &mem},
+		Pids:   &specs.LinuxPids{Limit: &pids},
+		CPU:    &specs.LinuxCPU{Shares: &shares},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = KillAll(m, syscall.SIGKILL, time.Second); _ = m.Delete() })
+	for file, want := range map[string]string{
+		"memory/" + path + "/memory.limit_in_bytes": "67108864",
+		"pids/" + path + "/pids.max":                "20",
+		"cpu/" + path + "/cpu.shares":               "512",
+	} {
+		if got := read(t, filepath.Join("/sys/fs/cgroup", file)); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	files := m.ProcsFiles()
+	if len(files) < 5 {
+		t.Fatalf("procs files %v", files)
+	}
+	cmd := startIn(t, m)
+	for _, f := range files {
+		if !strings.Contains(read(t, f), fmt.Sprint(cmd.Process.Pid)) {
+			t.Errorf("%d missing from %s", cmd.Process.Pid, f)
+		}
+	}
+	if err := m.Delete(); err == nil {
+		t.Fatal("deleted a cgroup with a live process")
+	}
+	if err := KillAll(m, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if err := m.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Dir(f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still exists", filepath.Dir(f))
+		}
+	}
+	if err := m.Delete(); err != nil {
+		t.Errorf("second delete: %v", err)
+	}
+	if _, err := Load(path); err == nil {
+		t.Error("loaded a deleted cgroup")
+	}
+}
+
+// TestV2RealUnified runs the v2 manager on a real cgroup2 hierarchy: the
+// controller-less one a hybrid host mounts at /sys/fs/cgroup/unified, or
+// the root of a v2 host. Freeze and the process list need no controllers.
+func TestV2RealUnified(t *testing.T) {
+	needRoot(t)
+	mountpoint := "/sys/fs/cgroup/unified"
+	if cgroups.Mode() == cgroups.Unified {
+		mountpoint = "/sys/fs/cgroup"
+	}
+	if _, err := os.Stat(filepath.Join(mountpoint, "cgroup.procs")); err != nil {
+		t.Skip("no cgroup2 hierarchy")
+	}
+	path := uniquePath(t)
+	m, err := newV2(mountpoint, path, &specs.LinuxResources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = KillAll(m, syscall.SIGKILL, time.Second); _ = m.Delete() })
+	cmd := startIn(t, m)
+	if err := m.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, filepath.Join(mountpoint, path, "cgroup.freeze")); got != "1" {
+		t.Errorf("cgroup.freeze %q after Freeze", got)
+	}
+	if err := m.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if err := KillAll(m, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cmd.Wait().Error(), "killed") {
+		t.Error("process was not killed")
+	}
+	if err := m.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mountpoint, path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup dir left: %v", err)
+	}
+	_ = os.Remove(filepath.Join(mountpoint, filepath.Dir(path)))
+}
