@@ -5,7 +5,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${RAIND_CACHE:-$HOME/.cache/raind}
 export RAIND_CTRD_DIR=${RAIND_CTRD_DIR:-$(mktemp -d /tmp/raind-demo.XXXXXX)}
 SOCK=$("$REPO/hack/containerd.sh" start)
-trap '"$REPO/hack/containerd.sh" stop; rm -rf "$RAIND_CTRD_DIR"' EXIT
+trap '"$REPO/hack/containerd.sh" stop; rm -rf "$RAIND_CTRD_DIR"; rmdir /sys/fs/cgroup/*/raind-demo 2>/dev/null || true' EXIT
 ctr() { "$CACHE/bin/ctr" --address "$SOCK" --namespace raind-demo "$@" 2> >(grep -v DEPRECATION >&2); }
 
 echo "== containerd-shim-raind-v2 -v"

@@ -1,0 +1,253 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// fakeFS records calls; paths it reports as existing are in files (regular)
+// and dirs.
+type fakeFS struct {
+	calls    []string
+	dirs     map[string]bool
+	files    map[string]bool
+	failOn   string
+	pivotErr error
+	hs       []Hierarchy
+}
+
+func newFake() *fakeFS {
+	return &fakeFS{dirs: map[string]bool{"/host/data": true, "/proc/kcore": false}, files: map[string]bool{"/host/file": true, "/proc/kcore": true}}
+}
+
+func (f *fakeFS) rec(format string, a ...any) error {
+	c := fmt.Sprintf(format, a...)
+	f.calls = append(f.calls, c)
+	if f.failOn != "" && strings.Contains(c, f.failOn) {
+		return unix.EIO
+	}
+	return nil
+}
+
+func (f *fakeFS) Mount(source, target, fstype string, flags uintptr, data string) error {
+	return f.rec("mount %s %s %s %#x %s", source, target, fstype, flags, data)
+}
+func (f *fakeFS) Unmount(target string, flags int) error { return f.rec("umount %s %d", target, flags) }
+func (f *fakeFS) PivotRoot(n, o string) error {
+	if f.pivotErr != nil {
+		f.calls = append(f.calls, "pivot failed")
+		return f.pivotErr
+	}
+	return f.rec("pivot %s %s", n, o)
+}
+func (f *fakeFS) Chroot(p string) error { return f.rec("chroot %s", p) }
+func (f *fakeFS) Chdir(p string) error  { return f.rec("chdir %s", p) }
+func (f *fakeFS) Mknod(p string, mode uint32, dev int) error {
+	return f.rec("mknod %s %o %d:%d", p, mode&0o7777, unix.Major(uint64(dev)), unix.Minor(uint64(dev)))
+}
+func (f *fakeFS) MkdirAll(p string, _ os.FileMode) error  { return f.rec("mkdir %s", p) }
+func (f *fakeFS) CreateFile(p string) error               { return f.rec("touch %s", p) }
+func (f *fakeFS) Symlink(o, n string) error               { return f.rec("symlink %s %s", o, n) }
+func (f *fakeFS) Lchown(p string, uid, gid int) error     { return nil }
+func (f *fakeFS) MountFlags(string) (uintptr, error)      { return unix.MS_NOSUID, nil }
+func (f *fakeFS) CgroupHierarchies() ([]Hierarchy, error) { return f.hs, nil }
+
+type fi struct{ dir bool }
+
+func (i fi) Name() string       { return "x" }
+func (i fi) Size() int64        { return 0 }
+func (i fi) Mode() fs.FileMode  { return 0 }
+func (i fi) ModTime() time.Time { return time.Time{} }
+func (i fi) IsDir() bool        { return i.dir }
+func (i fi) Sys() any           { return nil }
+
+func (f *fakeFS) Stat(p string) (os.FileInfo, error) {
+	if f.dirs[p] {
+		return fi{dir: true}, nil
+	}
+	if f.files[p] {
+		return fi{}, nil
+	}
+	return nil, os.ErrNotExist
+}
+
+func (f *fakeFS) has(t *testing.T, want string) int {
+	t.Helper()
+	for i, c := range f.calls {
+		if c == want {
+			return i
+		}
+	}
+	t.Errorf("no call %q in:\n%s", want, strings.Join(f.calls, "\n"))
+	return -1
+}
+
+func defaultSpec() *specs.Spec {
+	return &specs.Spec{
+		Root: &specs.Root{Path: "rootfs", Readonly: true},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/data", Type: "bind", Source: "/host/data", Options: []string{"rbind", "ro", "rprivate"}},
+			{Destination: "/etc/hosts", Type: "bind", Source: "/host/file", Options: []string{"bind"}},
+		},
+		Linux: &specs.Linux{
+			MaskedPaths:   []string{"/proc/kcore", "/proc/missing"},
+			ReadonlyPaths: []string{"/proc/sys"},
+		},
+	}
+}
+
+func TestSetupSequence(t *testing.T) {
+	f := newFake()
+	f.dirs["/proc/sys"] = true
+	root := t.TempDir()
+	if err := Setup(f, defaultSpec(), root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	order := []int{
+		f.has(t, fmt.Sprintf("mount  /  %#x ", unix.MS_SLAVE|unix.MS_REC)),
+		f.has(t, fmt.Sprintf("mount %s %s  %#x ", root, root, unix.MS_BIND|unix.MS_REC)),
+		f.has(t, fmt.Sprintf("mount proc %s/proc proc %#x ", root, unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV)),
+		f.has(t, fmt.Sprintf("mount tmpfs %s/dev tmpfs %#x mode=755,size=65536k", root, unix.MS_NOSUID|unix.MS_STRICTATIME)),
+		f.has(t, fmt.Sprintf("mount devpts %s/dev/pts devpts %#x newinstance,ptmxmode=0666,mode=0620,gid=5", root, unix.MS_NOSUID|unix.MS_NOEXEC)),
+		f.has(t, fmt.Sprintf("mount /host/data %s/data  %#x ", root, unix.MS_BIND|unix.MS_REC)),
+		f.has(t, fmt.Sprintf("mount  %s/data  %#x ", root, unix.MS_RDONLY|unix.MS_BIND|unix.MS_REMOUNT)),
+		f.has(t, fmt.Sprintf("mount  %s/data  %#x ", root, unix.MS_PRIVATE|unix.MS_REC)),
+		f.has(t, fmt.Sprintf("mknod %s/dev/null 666 1:3", root)),
+		f.has(t, fmt.Sprintf("symlink pts/ptmx %s/dev/ptmx", root)),
+		f.has(t, "pivot . ."),
+		f.has(t, fmt.Sprintf("umount . %d", unix.MNT_DETACH)),
+		f.has(t, fmt.Sprintf("mount /dev/null /proc/kcore  %#x ", unix.MS_BIND)),
+		f.has(t, fmt.Sprintf("mount  /proc/sys  %#x ", unix.MS_NOSUID|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY)),
+		f.has(t, fmt.Sprintf("mount  /  %#x ", unix.MS_NOSUID|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY)),
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] <= order[i-1] {
+			t.Errorf("call %d out of order:\n%s", i, strings.Join(f.calls, "\n"))
+		}
+	}
+	f.has(t, fmt.Sprintf("touch %s/etc/hosts", root))
+	for _, c := range f.calls {
+		if strings.Contains(c, "/proc/missing") {
+			t.Errorf("masked a missing path: %s", c)
+		}
+	}
+}
+
+func TestPivotFallback(t *testing.T) {
+	f := newFake()
+	f.pivotErr = unix.EINVAL
+	root := t.TempDir()
+	if err := Setup(f, &specs.Spec{Root: &specs.Root{}}, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.has(t, fmt.Sprintf("mount %s /  %#x ", root, unix.MS_MOVE))
+	b := f.has(t, "chroot .")
+	if a > b {
+		t.Error("chroot before move")
+	}
+	f = newFake()
+	if err := Setup(f, &specs.Spec{Root: &specs.Root{}}, root, Options{NoPivot: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.has(t, "chroot .")
+	f = newFake()
+	f.pivotErr = unix.EPERM
+	if err := Setup(f, &specs.Spec{Root: &specs.Root{}}, root, Options{}); err == nil {
+		t.Fatal("EPERM from pivot_root must not fall back")
+	}
+}
+
+// A symlink in the image must not aim a mount outside the rootfs.
+func TestMountTargetSymlinkStaysInside(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Symlink("/etc", filepath.Join(root, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../tmp", filepath.Join(root, "up")); err != nil {
+		t.Fatal(err)
+	}
+	for _, dest := range []string{"/evil/x", "/up/y"} {
+		got, err := target(root, dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(got, root+"/") {
+			t.Errorf("%s resolved to %s, outside %s", dest, got, root)
+		}
+	}
+}
+
+func TestMountErrorNamesDestination(t *testing.T) {
+	f := newFake()
+	f.failOn = "devpts"
+	err := Setup(f, defaultSpec(), t.TempDir(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "/dev/pts") || !errors.Is(err, unix.EIO) {
+		t.Fatalf("err %v", err)
+	}
+	spec := defaultSpec()
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/mnt/x", Type: "bind", Source: "/no/such", Options: []string{"rbind"}})
+	err = Setup(newFake(), spec, t.TempDir(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "/mnt/x") || !strings.Contains(err.Error(), "/no/such") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestCgroupMountV1(t *testing.T) {
+	f := newFake()
+	f.hs = []Hierarchy{{Name: "memory", Type: "cgroup", Options: "memory"}, {Name: "unified", Type: "cgroup2"}}
+	spec := &specs.Spec{Root: &specs.Root{}, Mounts: []specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid"}}}}
+	root := t.TempDir()
+	if err := Setup(f, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.has(t, fmt.Sprintf("mount tmpfs %s/sys/fs/cgroup tmpfs %#x mode=755", root, unix.MS_NOSUID))
+	f.has(t, fmt.Sprintf("mount cgroup %s/sys/fs/cgroup/memory cgroup %#x memory", root, unix.MS_NOSUID|unix.MS_RDONLY))
+	f.has(t, fmt.Sprintf("mount cgroup %s/sys/fs/cgroup/unified cgroup2 %#x ", root, unix.MS_NOSUID|unix.MS_RDONLY))
+	f.has(t, fmt.Sprintf("mount  %s/sys/fs/cgroup  %#x mode=755", root, unix.MS_NOSUID|unix.MS_REMOUNT|unix.MS_RDONLY))
+	f2 := newFake()
+	f2.hs = []Hierarchy{{Name: "", Type: "cgroup2"}}
+	if err := Setup(f2, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f2.has(t, fmt.Sprintf("mount cgroup2 %s/sys/fs/cgroup cgroup2 %#x ", root, unix.MS_NOSUID|unix.MS_RDONLY))
+}
+
+func TestParseMountOptions(t *testing.T) {
+	p := ParseMountOptions([]string{"ro", "nosuid", "rw", "rslave", "size=10m", "mode=755", "noexec"})
+	if p.Flags != unix.MS_NOSUID|unix.MS_NOEXEC {
+		t.Errorf("flags %#x", p.Flags)
+	}
+	if len(p.Propagation) != 1 || p.Propagation[0] != unix.MS_SLAVE|unix.MS_REC {
+		t.Errorf("propagation %v", p.Propagation)
+	}
+	if p.Data != "size=10m,mode=755" {
+		t.Errorf("data %q", p.Data)
+	}
+}
+
+func TestParseCgroupMountinfo(t *testing.T) {
+	h, ok := parseCgroupMountinfo("35 25 0:30 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory")
+	if !ok || h.Name != "memory" || h.Type != "cgroup" || h.Options != "memory" {
+		t.Errorf("%+v %v", h, ok)
+	}
+	h, ok = parseCgroupMountinfo("30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate")
+	if !ok || h.Name != "" || h.Type != "cgroup2" || h.Options != "" {
+		t.Errorf("%+v %v", h, ok)
+	}
+	if _, ok := parseCgroupMountinfo("22 1 8:1 / / rw - ext4 /dev/vda rw"); ok {
+		t.Error("ext4 taken for a cgroup")
+	}
+}
