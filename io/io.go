@@ -51,13 +51,11 @@ type IO struct {
 	logger  *exec.Cmd
 	loggerC chan runc.Exit
 	monitor Monitor
+	tty     *relay
 }
 
 // Open prepares the files for cfg. On error everything it opened is closed.
 func Open(ctx context.Context, cfg Config, owner Owner, monitor Monitor) (_ *IO, retErr error) {
-	if cfg.Terminal {
-		return nil, fmt.Errorf("terminal stdio: %w", errdefs.ErrNotImplemented)
-	}
 	i := &IO{monitor: monitor}
 	defer func() {
 		if retErr != nil {
@@ -65,6 +63,12 @@ func Open(ctx context.Context, cfg Config, owner Owner, monitor Monitor) (_ *IO,
 			i.Close()
 		}
 	}()
+	if cfg.Terminal {
+		if err := i.openTerminalFIFOs(cfg); err != nil {
+			return nil, err
+		}
+		return i, nil
+	}
 	var err error
 	if i.in, i.stdinW, err = openStdin(cfg.Stdin); err != nil {
 		return nil, err
@@ -129,6 +133,10 @@ func (i *IO) CloseStdin() error {
 // to finish. Call it after the process has exited.
 func (i *IO) Close() error {
 	i.CloseStdin()
+	i.ProcessExited()
+	if i.tty != nil {
+		i.tty.closeMu.Do(i.tty.close)
+	}
 	i.mu.Lock()
 	holds := i.holds
 	i.holds = nil

@@ -73,10 +73,39 @@ func (e *Exec) Start(ctx context.Context) error {
 		io.Close()
 		return fail(err)
 	}
+	if master := p.Console(); master != nil {
+		if err := io.AttachConsole(master); err != nil {
+			_ = p.Signal(syscall.SIGKILL)
+			io.Close()
+			return fail(fmt.Errorf("console of exec %s: %w", e.id, err))
+		}
+	}
 	e.mu.Lock()
 	e.io, e.proc, e.pid = io, p, p.Pid()
 	e.mu.Unlock()
 	return nil
+}
+
+// SetExited records the exit and releases the terminal relay's wait.
+func (e *Exec) SetExited(code int, at time.Time) {
+	e.lifecycle.SetExited(code, at)
+	e.mu.Lock()
+	io := e.io
+	e.mu.Unlock()
+	if io != nil {
+		io.ProcessExited()
+	}
+}
+
+// Resize sets the exec's terminal size.
+func (e *Exec) Resize(width, height uint32) error {
+	e.mu.Lock()
+	io := e.io
+	e.mu.Unlock()
+	if io == nil {
+		return fmt.Errorf("exec %s has not started: %w", e.id, errdefs.ErrFailedPrecondition)
+	}
+	return io.Resize(width, height)
 }
 
 // Kill signals the exec.

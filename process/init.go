@@ -82,8 +82,25 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 		return nil, err
 	}
 	p.pid = p.container.Init().Pid()
+	if master := p.container.Init().Console(); master != nil {
+		if err := p.io.AttachConsole(master); err != nil {
+			return nil, fmt.Errorf("console of %s: %w", cfg.ID, err)
+		}
+	}
 	return p, nil
 }
+
+// SetExited records the exit and tells the terminal relay, if any, that
+// the pty's slave side is gone for good.
+func (p *Init) SetExited(code int, at time.Time) {
+	p.lifecycle.SetExited(code, at)
+	if p.io != nil {
+		p.io.ProcessExited()
+	}
+}
+
+// Resize sets the init's terminal size.
+func (p *Init) Resize(width, height uint32) error { return p.io.Resize(width, height) }
 
 // ID returns the container id.
 func (p *Init) ID() string { return p.id }

@@ -106,6 +106,14 @@ func prepare(cfg *initConfig) (string, error) {
 			}
 		}
 	}
+	if proc.Terminal {
+		if cfg.ConsoleFD != consoleFD {
+			return "", errors.New("terminal requested without a console socket")
+		}
+		if err := setupTerminal(proc, !cfg.Exec); err != nil {
+			return "", err
+		}
+	}
 	if err := security.ApplyRlimits(proc.Rlimits); err != nil {
 		return "", err
 	}

@@ -38,6 +38,8 @@ type initConfig struct {
 	Process *specs.Process `json:"process"`
 	Rootfs  string         `json:"rootfs,omitempty"`
 	NoPivot bool           `json:"noPivot,omitempty"`
+	// ConsoleFD is the child's end of the console socket, for a terminal.
+	ConsoleFD int `json:"consoleFD,omitempty"`
 }
 
 // readPidLine reads the constructor's report. It reads byte by byte so that

@@ -35,11 +35,15 @@ type Stdio struct {
 // Process is a spawned container process, blocked until Start for an init,
 // or already running for an exec.
 type Process struct {
-	pid  int
-	conn net.Conn
-	dec  *json.Decoder
-	once sync.Once
+	pid     int
+	conn    net.Conn
+	dec     *json.Decoder
+	once    sync.Once
+	console *os.File
 }
+
+// Console returns the pty master of a terminal process; the caller owns it.
+func (p *Process) Console() *os.File { return p.console }
 
 // Pid returns the process id in the caller's pid namespace.
 func (p *Process) Pid() int { return p.pid }
@@ -125,6 +129,31 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		conn.Close()
 		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 	}
+	extra := []*os.File{childFile}
+	var consoleConn *net.UnixConn
+	var consoleChild *os.File
+	if req.config.Process.Terminal {
+		cfds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			childFile.Close()
+			conn.Close()
+			return nil, fmt.Errorf("console socketpair: %w", err)
+		}
+		pf := os.NewFile(uintptr(cfds[0]), "console-parent")
+		c, err := net.FileConn(pf)
+		pf.Close()
+		consoleChild = os.NewFile(uintptr(cfds[1]), "console-child")
+		if err != nil {
+			consoleChild.Close()
+			childFile.Close()
+			conn.Close()
+			return nil, fmt.Errorf("console socket: %w", err)
+		}
+		consoleConn = c.(*net.UnixConn)
+		defer consoleConn.Close()
+		extra = append(extra, consoleChild)
+		req.config.ConsoleFD = consoleFD
+	}
 	cmd := &exec.Cmd{
 		Path:       req.self,
 		Args:       []string{"raind-init"},
@@ -132,11 +161,15 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		Stdin:      req.stdio.In,
 		Stdout:     req.stdio.Out,
 		Stderr:     req.stdio.Err,
-		ExtraFiles: []*os.File{childFile},
+		ExtraFiles: extra,
 		Dir:        "/",
 	}
 	ec, err := req.monitor.Start(cmd)
 	childFile.Close()
+	if consoleChild != nil {
+		// Only the child may hold it now, so its death ends our read.
+		consoleChild.Close()
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("start %s: %w", req.self, err)
@@ -165,10 +198,26 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		// not outlive a failed spawn.
 		_ = unix.Kill(pid, unix.SIGKILL)
 		p.Close()
+		if p.console != nil {
+			p.console.Close()
+		}
 		return nil, wrapCtx(ctx, err)
 	}
 	if err := json.NewEncoder(conn).Encode(message{Type: msgConfig, Config: req.config}); err != nil {
 		return fail(fmt.Errorf("send config to %d: %w", pid, err))
+	}
+	if consoleConn != nil {
+		deadline, _ := ctx.Deadline()
+		master, err := recvMaster(consoleConn, deadline)
+		if err != nil {
+			// The child says why on the sync socket, if it got that far.
+			var m message
+			if derr := p.dec.Decode(&m); derr == nil && m.Type == msgError {
+				err = fmt.Errorf("%s: %w", m.Error, errdefs.ErrFailedPrecondition)
+			}
+			return fail(err)
+		}
+		p.console = master
 	}
 	if req.config.Exec {
 		if err := p.awaitExec(ctx); err != nil {

@@ -381,9 +381,20 @@ func notImplemented(what string) error {
 	return toGRPC(fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented))
 }
 
-// ResizePty is not implemented yet.
+// ResizePty sets the window size of a terminal process.
 func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
-	return nil, notImplemented("resize pty")
+	if r.ExecID != "" {
+		_, e, err := s.getExec(r.ID, r.ExecID)
+		if err != nil {
+			return nil, toGRPC(err)
+		}
+		return empty, toGRPC(e.proc.Resize(r.Width, r.Height))
+	}
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return empty, toGRPC(c.init.Resize(r.Width, r.Height))
 }
 
 // Pause is not implemented yet.
