@@ -3,11 +3,15 @@
 // joins, telling a new process how to join, listing, freezing and killing
 // its processes, and removing it.
 //
-// It builds on github.com/containerd/cgroups/v3 and must not know about
-// the shim, containerd or container processes beyond their pids.
+// It builds on github.com/containerd/cgroups/v3 and writes control files
+// itself only where that library falls short (each place says why). It must
+// not know about the shim, containerd or container processes beyond their
+// pids, and it must not touch any cgroup other than the one it was given
+// and the parents it created for it.
 package cgroups
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,10 +29,12 @@ import (
 type Manager interface {
 	// Path is the cgroupsPath the cgroup was created or loaded with.
 	Path() string
-	// ProcsFiles are the cgroup.procs files a process writes "0" into to
-	// join the cgroup: one per v1 hierarchy, one on v2.
+	// ProcsFiles are the absolute paths of the cgroup.procs files a
+	// process writes "0" into to join the cgroup: one per v1 hierarchy
+	// (named ones such as name=systemd included) where the cgroup
+	// exists, one on v2.
 	ProcsFiles() []string
-	// Add moves pid into the cgroup.
+	// Add moves pid into the cgroup, in every hierarchy.
 	Add(pid int) error
 	// Pids lists every process in the cgroup and its descendants.
 	Pids() ([]int, error)
@@ -37,13 +43,22 @@ type Manager interface {
 	// Freeze and Thaw stop and resume every process in the cgroup.
 	Freeze() error
 	Thaw() error
-	// Delete removes the cgroup; nil if it is already gone.
+	// Delete removes the cgroup. It fails with ErrFailedPrecondition while
+	// processes remain, and is nil if the cgroup is already gone.
 	Delete() error
 }
 
-// cleanPath makes a spec cgroupsPath absolute; a relative path is taken
-// from the root of the hierarchy. Systemd "slice:prefix:name" paths are
-// refused, since raind has no systemd driver.
+const (
+	// freezeTimeout bounds how long Freeze waits for the kernel to report
+	// the cgroup frozen: a task in uninterruptible sleep can keep it
+	// "freezing" forever, and KillAll must not hang on that.
+	freezeTimeout = 5 * time.Second
+	pollInterval  = 5 * time.Millisecond
+)
+
+// cleanPath makes a spec cgroupsPath absolute; like runc, a relative path is
+// taken from the root of the hierarchy. Systemd "slice:prefix:name" paths
+// are refused, since raind has no systemd driver.
 func cleanPath(path string) (string, error) {
 	if path == "" {
 		return "", fmt.Errorf("empty cgroups path: %w", errdefs.ErrInvalidArgument)
@@ -58,7 +73,8 @@ func cleanPath(path string) (string, error) {
 	return p, nil
 }
 
-// New creates the cgroup at path with res applied.
+// New creates the cgroup at path (a spec linux.cgroupsPath) and applies res
+// to it before returning, so the limits bind every process that joins.
 func New(path string, res *specs.LinuxResources) (Manager, error) {
 	p, err := cleanPath(path)
 	if err != nil {
@@ -73,7 +89,8 @@ func New(path string, res *specs.LinuxResources) (Manager, error) {
 	return newV1(p, res)
 }
 
-// Load opens an existing cgroup.
+// Load opens an existing cgroup, for cleaning up after a crashed shim. It is
+// ErrNotFound if the cgroup does not exist.
 func Load(path string) (Manager, error) {
 	p, err := cleanPath(path)
 	if err != nil {
@@ -85,26 +102,28 @@ func Load(path string) (Manager, error) {
 	return loadV1(p)
 }
 
+// cgroupKiller is implemented by managers that can kill a whole cgroup in
+// one step (v2 cgroup.kill), which needs no freezing to beat forks.
+type cgroupKiller interface {
+	killCgroup() error
+}
+
 // KillAll sends sig to every process of m. The cgroup is frozen meanwhile
-// so that no process forks past the signal; it is thawed whatever happens.
-// With timeout > 0 it then waits for the cgroup to become empty.
+// so that no process can fork a child that misses the signal, and it is
+// thawed whatever happens, since stopped processes cannot act on a signal.
+// For SIGKILL with timeout > 0 it then waits for the cgroup to be empty.
 func KillAll(m Manager, sig syscall.Signal, timeout time.Duration) error {
-	frozen := m.Freeze() == nil
-	pids, err := m.Pids()
-	if err == nil {
-		for _, pid := range pids {
-			if kerr := syscall.Kill(pid, sig); kerr != nil && !errors.Is(kerr, syscall.ESRCH) {
-				err = fmt.Errorf("signal %d to %d: %w", sig, pid, kerr)
-			}
+	killed := false
+	if k, ok := m.(cgroupKiller); ok && sig == syscall.SIGKILL {
+		killed = k.killCgroup() == nil
+	}
+	if !killed {
+		if err := signalFrozen(m, sig); err != nil {
+			return err
 		}
 	}
-	if frozen {
-		if terr := m.Thaw(); terr != nil && err == nil {
-			err = terr
-		}
-	}
-	if err != nil || timeout <= 0 {
-		return err
+	if sig != syscall.SIGKILL || timeout <= 0 {
+		return nil
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -113,12 +132,91 @@ func KillAll(m Manager, sig syscall.Signal, timeout time.Duration) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d processes still in cgroup %s after %s", len(pids), m.Path(), timeout)
+			return fmt.Errorf("processes %v still in cgroup %s after %s: %w", pids, m.Path(), timeout, context.DeadlineExceeded)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pollInterval)
+	}
+}
+
+func signalFrozen(m Manager, sig syscall.Signal) error {
+	// Without a freezer the signal is still worth sending: it reaches
+	// every process that exists now, which is the best we can do.
+	ferr := m.Freeze()
+	pids, err := m.Pids()
+	if err == nil {
+		for _, pid := range pids {
+			if kerr := syscall.Kill(pid, sig); kerr != nil && !errors.Is(kerr, syscall.ESRCH) {
+				err = fmt.Errorf("signal %d to pid %d: %w", sig, pid, kerr)
+			}
+		}
+	}
+	// Thaw even when Freeze failed: a freeze that timed out or half
+	// succeeded must not leave the cgroup stopped.
+	if terr := m.Thaw(); terr != nil && ferr == nil && err == nil {
+		err = fmt.Errorf("thaw cgroup %s: %w", m.Path(), terr)
+	}
+	return err
+}
+
+// writeFile writes value to an existing control file. It never creates the
+// file: on cgroupfs a missing file means the kernel lacks the feature, which
+// is ErrNotImplemented, unless the cgroup itself is gone (ErrNotFound).
+func writeFile(dir, name, value string) error {
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		if notExist(err) {
+			if _, serr := os.Stat(dir); notExist(serr) {
+				return fmt.Errorf("cgroup %s: %w", dir, errdefs.ErrNotFound)
+			}
+			return fmt.Errorf("%s: %w: %w", path, errdefs.ErrNotImplemented, err)
+		}
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", value, path, err)
+	}
+	return nil
+}
+
+func readFile(dir, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// missingDirs lists dir and those of its parents that do not exist, deepest
+// first, so that a failed creation can remove exactly what it made.
+func missingDirs(dir string) []string {
+	var out []string
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// removeDirs removes dirs in order; errors are ignored because this only
+// undoes a failed creation, and a sibling created meanwhile by someone
+// else rightly keeps a shared parent alive.
+func removeDirs(dirs []string) {
+	for _, d := range dirs {
+		_ = os.Remove(d)
 	}
 }
 
 func notExist(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT)
+}
+
+func notImplemented(what string) error {
+	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
 }

@@ -53,8 +53,11 @@ func startIn(t *testing.T, m Manager) *exec.Cmd {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	deadline := time.Now().Add(5 * time.Second)
 	for {
+		// Joined everywhere once the shell has become sleep: Pids
+		// already lists it after the first of its writes.
 		pids, _ := m.Pids()
-		if slices.Contains(pids, cmd.Process.Pid) {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid))
+		if slices.Contains(pids, cmd.Process.Pid) && strings.TrimSpace(string(comm)) == "sleep" {
 			return cmd
 		}
 		if time.Now().After(deadline) {
