@@ -50,7 +50,7 @@ func setupDev(sys Syscalls, spec *specs.Spec, rootfs string, devMounted, ptsMoun
 		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
 	}
 	for _, l := range links {
-		dst, err := target(rootfs, l[1])
+		dst, err := target(sys, rootfs, l[1])
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func setupDev(sys Syscalls, spec *specs.Spec, rootfs string, devMounted, ptsMoun
 }
 
 func createDevice(sys Syscalls, rootfs string, d specs.LinuxDevice) error {
-	dst, err := target(rootfs, d.Path)
+	dst, err := target(sys, rootfs, d.Path)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,10 @@ func createDevice(sys Syscalls, rootfs string, d specs.LinuxDevice) error {
 		perm = uint32(d.FileMode.Perm())
 	}
 	err = sys.Mknod(dst, mode|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
-	if errors.Is(err, unix.EPERM) {
+	if err == nil {
+		// mknod(2) applies the umask; the spec's mode is meant exactly.
+		err = sys.Chmod(dst, os.FileMode(perm))
+	} else if errors.Is(err, unix.EPERM) {
 		// Without CAP_MKNOD (or in a user namespace) the host's node is
 		// bound instead.
 		if err := sys.CreateFile(dst); err != nil {

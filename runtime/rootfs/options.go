@@ -56,6 +56,9 @@ type ParsedOptions struct {
 	Flags       uintptr
 	Propagation []uintptr
 	Data        string
+	// RecursiveReadonly ("rro") makes a bind and every mount below it
+	// read-only; MS_RDONLY on a remount reaches only the top mount.
+	RecursiveReadonly bool
 }
 
 // ParseMountOptions splits options into mount flags, propagation changes
@@ -70,6 +73,10 @@ func ParseMountOptions(options []string) ParsedOptions {
 			} else {
 				p.Flags |= f.flag
 			}
+			continue
+		}
+		if o == "rro" {
+			p.RecursiveReadonly = true
 			continue
 		}
 		if f, ok := propagationFlags[o]; ok {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -24,6 +25,13 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	if !filepath.IsAbs(rootfs) {
 		return fmt.Errorf("rootfs %q is not absolute", rootfs)
 	}
+	// Mount targets are checked against the kernel's own names for them,
+	// which never contain symlinks; so neither may rootfs.
+	resolved, err := securejoin.SecureJoinVFS("/", rootfs, sys)
+	if err != nil {
+		return fmt.Errorf("resolve rootfs %s: %w", rootfs, err)
+	}
+	rootfs = resolved
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	if spec.Linux != nil && spec.Linux.RootfsPropagation != "" {
 		p, ok := propagationFlags[spec.Linux.RootfsPropagation]
@@ -61,12 +69,12 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	}
 	if spec.Linux != nil {
 		for _, p := range spec.Linux.MaskedPaths {
-			if err := maskPath(sys, p); err != nil {
+			if err := maskPath(sys, inRoot(sys, p)); err != nil {
 				return err
 			}
 		}
 		for _, p := range spec.Linux.ReadonlyPaths {
-			if err := readonlyPath(sys, p); err != nil {
+			if err := readonlyPath(sys, inRoot(sys, p)); err != nil {
 				return err
 			}
 		}
@@ -83,38 +91,46 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	return sys.Chdir("/")
 }
 
-// target resolves a mount destination inside rootfs. Symlinks in the
-// container's image are resolved as if rootfs were /, so a link such as
-// /data -> /etc on the host cannot aim a mount at the host: the classic
-// symlink attack on mount targets.
-func target(rootfs, dest string) (string, error) {
-	if !filepath.IsAbs(dest) {
-		dest = "/" + dest
-	}
-	p, err := securejoin.SecureJoin(rootfs, dest)
+// target resolves a path inside rootfs as if rootfs were /, so that a
+// symlink in the image such as /data -> /etc cannot aim at the host. It is
+// for /dev entries, which live on the tmpfs this namespace just mounted
+// and nothing else can reach; mount targets go through PrepareTarget.
+func target(sys Syscalls, rootfs, dest string) (string, error) {
+	p, err := securejoin.SecureJoinVFS(rootfs, filepath.Clean("/"+dest), sys)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s in rootfs: %w", dest, err)
 	}
 	return p, nil
 }
 
+// inRoot resolves a path after the root switch. Symlinks can no longer
+// leave the container there, but resolving them first lets Mount check
+// the target against the kernel's symlink-free name for it.
+func inRoot(sys Syscalls, p string) string {
+	r, err := securejoin.SecureJoinVFS("/", p, sys)
+	if err != nil {
+		return filepath.Clean("/" + p)
+	}
+	return r
+}
+
 func mountOne(sys Syscalls, rootfs string, m specs.Mount) error {
 	fail := func(err error) error {
 		return fmt.Errorf("mount %s (type %q, source %q): %w", m.Destination, m.Type, m.Source, err)
 	}
-	dest, err := target(rootfs, m.Destination)
-	if err != nil {
-		return fail(err)
+	if !filepath.IsAbs(m.Destination) {
+		return fail(fmt.Errorf("destination is not absolute: %w", errdefs.ErrInvalidArgument))
 	}
 	opts := ParseMountOptions(m.Options)
 	if isBind(m.Type, m.Options) {
-		return bindMount(sys, m, dest, opts, fail)
+		return bindMount(sys, m, rootfs, opts, fail)
 	}
-	if err := sys.MkdirAll(dest, 0o755); err != nil {
+	dest, err := sys.PrepareTarget(rootfs, m.Destination, false)
+	if err != nil {
 		return fail(err)
 	}
 	switch m.Type {
-	case "cgroup":
+	case "cgroup", "cgroup2":
 		err = mountCgroups(sys, dest, opts.Flags)
 	case "sysfs":
 		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
@@ -140,16 +156,12 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount) error {
 	return nil
 }
 
-func bindMount(sys Syscalls, m specs.Mount, dest string, opts ParsedOptions, fail func(error) error) error {
+func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, fail func(error) error) error {
 	fi, err := sys.Stat(m.Source)
 	if err != nil {
 		return fail(err)
 	}
-	if fi.IsDir() {
-		err = sys.MkdirAll(dest, 0o755)
-	} else {
-		err = sys.CreateFile(dest)
-	}
+	dest, err := sys.PrepareTarget(rootfs, m.Destination, !fi.IsDir())
 	if err != nil {
 		return fail(err)
 	}
@@ -157,10 +169,25 @@ func bindMount(sys Syscalls, m specs.Mount, dest string, opts ParsedOptions, fai
 	if err := sys.Mount(m.Source, dest, "", bind, ""); err != nil {
 		return fail(err)
 	}
-	// Bind mounts ignore every flag but MS_REC; the rest needs a remount.
+	// A bind mount ignores every flag but MS_REC; the rest needs a remount.
 	if rest := opts.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
-		if err := sys.Mount("", dest, "", rest|unix.MS_BIND|unix.MS_REMOUNT, ""); err != nil {
+		err := sys.Mount("", dest, "", rest|unix.MS_BIND|unix.MS_REMOUNT, "")
+		if errors.Is(err, unix.EPERM) {
+			// The source's nosuid/nodev/noexec/ro may be locked (a mount
+			// from a less privileged namespace); a remount must repeat them.
+			locked, ferr := sys.MountFlags(dest)
+			if ferr != nil {
+				return fail(ferr)
+			}
+			err = sys.Mount("", dest, "", locked|rest|unix.MS_BIND|unix.MS_REMOUNT, "")
+		}
+		if err != nil {
 			return fail(err)
+		}
+	}
+	if opts.RecursiveReadonly {
+		if err := sys.RecursiveReadonly(dest); err != nil {
+			return fail(fmt.Errorf("recursive read-only: %w", err))
 		}
 	}
 	for _, p := range opts.Propagation {

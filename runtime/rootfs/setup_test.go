@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,8 @@ type fakeFS struct {
 	dirs     map[string]bool
 	files    map[string]bool
 	failOn   string
+	failErr  error // EIO if nil
+	failOnce bool
 	pivotErr error
 	hs       []Hierarchy
 }
@@ -33,7 +36,14 @@ func (f *fakeFS) rec(format string, a ...any) error {
 	c := fmt.Sprintf(format, a...)
 	f.calls = append(f.calls, c)
 	if f.failOn != "" && strings.Contains(c, f.failOn) {
-		return unix.EIO
+		err := f.failErr
+		if err == nil {
+			err = unix.EIO
+		}
+		if f.failOnce {
+			f.failOn = ""
+		}
+		return err
 	}
 	return nil
 }
@@ -54,18 +64,48 @@ func (f *fakeFS) Chdir(p string) error  { return f.rec("chdir %s", p) }
 func (f *fakeFS) Mknod(p string, mode uint32, dev int) error {
 	return f.rec("mknod %s %o %d:%d", p, mode&0o7777, unix.Major(uint64(dev)), unix.Minor(uint64(dev)))
 }
-func (f *fakeFS) MkdirAll(p string, _ os.FileMode) error  { return f.rec("mkdir %s", p) }
-func (f *fakeFS) CreateFile(p string) error               { return f.rec("touch %s", p) }
+func (f *fakeFS) MkdirAll(p string, _ os.FileMode) error { return f.rec("mkdir %s", p) }
+func (f *fakeFS) CreateFile(p string) error              { return f.rec("create %s", p) }
+func (f *fakeFS) RecursiveReadonly(p string) error       { return f.rec("rro %s", p) }
+
+// PrepareTarget resolves like the real one, against the real temp dirs the
+// tests use as rootfs, but only records what it would create.
+func (f *fakeFS) PrepareTarget(root, dest string, file bool) (string, error) {
+	p, err := securejoin.SecureJoinVFS(root, dest, f)
+	if err != nil {
+		return "", err
+	}
+	if file {
+		return p, f.rec("touch %s", p)
+	}
+	return p, f.rec("mkdir %s", p)
+}
+
+// Lstat and Readlink see the fake's own paths, and the real file system
+// elsewhere: the temp dirs tests build symlinks in.
+func (f *fakeFS) Lstat(p string) (os.FileInfo, error) {
+	if fi, err := f.Stat(p); err == nil {
+		return fi, nil
+	}
+	return os.Lstat(p)
+}
+func (f *fakeFS) Readlink(p string) (string, error)       { return os.Readlink(p) }
 func (f *fakeFS) Symlink(o, n string) error               { return f.rec("symlink %s %s", o, n) }
 func (f *fakeFS) Lchown(p string, uid, gid int) error     { return nil }
+func (f *fakeFS) Chmod(p string, mode os.FileMode) error  { return f.rec("chmod %s %o", p, mode) }
 func (f *fakeFS) MountFlags(string) (uintptr, error)      { return unix.MS_NOSUID, nil }
 func (f *fakeFS) CgroupHierarchies() ([]Hierarchy, error) { return f.hs, nil }
 
 type fi struct{ dir bool }
 
-func (i fi) Name() string       { return "x" }
-func (i fi) Size() int64        { return 0 }
-func (i fi) Mode() fs.FileMode  { return 0 }
+func (i fi) Name() string { return "x" }
+func (i fi) Size() int64  { return 0 }
+func (i fi) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir
+	}
+	return 0
+}
 func (i fi) ModTime() time.Time { return time.Time{} }
 func (i fi) IsDir() bool        { return i.dir }
 func (i fi) Sys() any           { return nil }
@@ -173,20 +213,120 @@ func TestPivotFallback(t *testing.T) {
 // A symlink in the image must not aim a mount outside the rootfs.
 func TestMountTargetSymlinkStaysInside(t *testing.T) {
 	root := t.TempDir()
-	if err := os.Symlink("/etc", filepath.Join(root, "evil")); err != nil {
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "evil")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink("../../../../tmp", filepath.Join(root, "up")); err != nil {
+	if err := os.Symlink("../../../../"+outside, filepath.Join(root, "up")); err != nil {
 		t.Fatal(err)
 	}
-	for _, dest := range []string{"/evil/x", "/up/y"} {
-		got, err := target(root, dest)
+	f := newFake()
+	spec := &specs.Spec{Root: &specs.Root{}, Mounts: []specs.Mount{
+		{Destination: "/evil/x", Type: "tmpfs", Source: "tmpfs"},
+		{Destination: "/up/y", Type: "bind", Source: "/host/file", Options: []string{"bind"}},
+	}}
+	if err := Setup(f, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Resolved as if root were /: the links point at root's own subtree.
+	f.has(t, fmt.Sprintf("mount tmpfs %s%s/x tmpfs 0x0 ", root, outside))
+	f.has(t, fmt.Sprintf("mount /host/file %s%s/y  %#x ", root, outside, unix.MS_BIND))
+	for _, c := range f.calls {
+		if strings.Contains(c, " "+outside) {
+			t.Errorf("call reaches outside the rootfs: %s", c)
+		}
+	}
+}
+
+// The real PrepareTarget creates inside the rootfs even through symlinks
+// that point out of it; no root needed.
+func TestPrepareTargetReal(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../.."+outside+"/f", filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	sys := NewLinux()
+	for _, c := range []struct {
+		dest string
+		file bool
+		want string
+	}{
+		{"/evil/a/b", false, filepath.Join(root, outside, "a/b")},
+		{"/evil/file", true, filepath.Join(root, outside, "file")},
+		{"link", true, filepath.Join(root, outside, "f")},
+		{"/plain/dir/", false, filepath.Join(root, "plain/dir")},
+	} {
+		got, err := sys.PrepareTarget(root, c.dest, c.file)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", c.dest, err)
 		}
-		if !strings.HasPrefix(got, root+"/") {
-			t.Errorf("%s resolved to %s, outside %s", dest, got, root)
+		if got != c.want {
+			t.Errorf("%s: got %s, want %s", c.dest, got, c.want)
 		}
+		fi, err := os.Stat(got)
+		if err != nil || fi.IsDir() == c.file {
+			t.Errorf("%s: %v %v", c.dest, fi, err)
+		}
+	}
+	ents, err := os.ReadDir(outside)
+	if err != nil || len(ents) != 0 {
+		t.Fatalf("created outside the rootfs: %v %v", ents, err)
+	}
+	// A directory target where a file exists fails rather than replacing it.
+	if _, err := sys.PrepareTarget(root, "/evil/file/sub", false); err == nil {
+		t.Error("directory under a file was created")
+	}
+}
+
+// pin refuses a target whose path no longer names what it resolves to,
+// which is what a symlink swapped in after resolution looks like.
+func TestPinRefusesSymlinkedPath(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "real", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(root, "swapped")); err != nil {
+		t.Fatal(err)
+	}
+	fd, name, err := pin(filepath.Join(root, "real"))
+	if err != nil || fd < 0 || !strings.HasPrefix(name, "/proc/self/fd/") {
+		t.Fatalf("plain path: %d %s %v", fd, name, err)
+	}
+	unix.Close(fd)
+	if _, _, err := pin(filepath.Join(root, "swapped", "sub")); !errors.Is(err, unix.ELOOP) {
+		t.Fatalf("through a symlink: %v", err)
+	}
+	if _, _, err := pin(filepath.Join(root, "swapped")); !errors.Is(err, unix.ELOOP) {
+		t.Fatalf("a symlink itself: %v", err)
+	}
+	if fd, name, err := pin("."); err != nil || fd != -1 || name != "." {
+		t.Fatalf("relative: %d %s %v", fd, name, err)
+	}
+}
+
+func TestBindRemountRepeatsLockedFlags(t *testing.T) {
+	f := newFake()
+	f.failOn = fmt.Sprintf("%#x", unix.MS_RDONLY|unix.MS_BIND|unix.MS_REMOUNT)
+	f.failErr = unix.EPERM
+	f.failOnce = true
+	root := t.TempDir()
+	spec := &specs.Spec{Root: &specs.Root{}, Mounts: []specs.Mount{
+		{Destination: "/data", Type: "bind", Source: "/host/data", Options: []string{"rbind", "ro", "rro"}},
+	}}
+	if err := Setup(f, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.has(t, fmt.Sprintf("mount  %s/data  %#x ", root, unix.MS_NOSUID|unix.MS_RDONLY|unix.MS_BIND|unix.MS_REMOUNT))
+	b := f.has(t, fmt.Sprintf("rro %s/data", root))
+	if a > b {
+		t.Error("rro before the remount")
 	}
 }
 
@@ -227,6 +367,9 @@ func TestCgroupMountV1(t *testing.T) {
 
 func TestParseMountOptions(t *testing.T) {
 	p := ParseMountOptions([]string{"ro", "nosuid", "rw", "rslave", "size=10m", "mode=755", "noexec"})
+	if p.RecursiveReadonly {
+		t.Error("rro without rro")
+	}
 	if p.Flags != unix.MS_NOSUID|unix.MS_NOEXEC {
 		t.Errorf("flags %#x", p.Flags)
 	}
@@ -235,6 +378,16 @@ func TestParseMountOptions(t *testing.T) {
 	}
 	if p.Data != "size=10m,mode=755" {
 		t.Errorf("data %q", p.Data)
+	}
+	p = ParseMountOptions([]string{"rbind", "rro", "nodev", "dev", "private", "rshared", "strictatime", "uid=5"})
+	if p.Flags != unix.MS_BIND|unix.MS_REC|unix.MS_STRICTATIME || !p.RecursiveReadonly || p.Data != "uid=5" {
+		t.Errorf("%+v", p)
+	}
+	if len(p.Propagation) != 2 || p.Propagation[0] != unix.MS_PRIVATE || p.Propagation[1] != unix.MS_SHARED|unix.MS_REC {
+		t.Errorf("propagation order %v", p.Propagation)
+	}
+	if !isBind("none", []string{"ro", "rbind"}) || isBind("tmpfs", []string{"ro"}) || !isBind("bind", nil) {
+		t.Error("isBind")
 	}
 }
 

@@ -104,7 +104,17 @@ func ApplyRlimits(rl []specs.POSIXRlimit) error {
 
 // SetOOMScoreAdj sets this process's OOM score adjustment.
 func SetOOMScoreAdj(v int) error {
-	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(v)), 0); err != nil {
+	// O_WRONLY without O_CREAT: a missing procfs file is an error, not
+	// something to create.
+	f, err := os.OpenFile("/proc/self/oom_score_adj", os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("set oom_score_adj %d: %w", v, err)
+	}
+	_, err = f.WriteString(strconv.Itoa(v))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("set oom_score_adj %d: %w", v, err)
 	}
 	return nil

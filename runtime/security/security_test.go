@@ -16,24 +16,43 @@ import (
 
 const childEnv = "RAIND_SECURITY_CHILD"
 
+// statusSeparator splits the child's output: before it is the status of
+// the thread Finalize ran on, after it the status of the program it
+// exec'd, which is what the kernel's execve rules leave.
+const statusSeparator = "--- exec ---"
+
 // TestMain lets the test binary act as a container process: it applies the
-// settings passed in the environment, then execs cat /proc/self/status.
+// settings passed in the environment on its locked main thread, prints
+// that thread's status, then execs cat /proc/self/status from it.
 func TestMain(m *testing.M) {
 	if cfg := os.Getenv(childEnv); cfg != "" {
-		runtime.LockOSThread()
-		var c childConfig
-		if err := json.Unmarshal([]byte(cfg), &c); err != nil {
-			os.Exit(3)
-		}
-		if err := Finalize(c.User, c.Caps, c.NNP); err != nil {
-			os.Stderr.WriteString(err.Error())
-			os.Exit(4)
-		}
-		err := syscall.Exec("/bin/cat", []string{"cat", "/proc/self/status"}, nil)
-		os.Stderr.WriteString(err.Error())
-		os.Exit(5)
+		os.Exit(child(cfg))
 	}
 	os.Exit(m.Run())
+}
+
+func child(cfg string) int {
+	runtime.LockOSThread()
+	var c childConfig
+	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+		os.Stderr.WriteString(err.Error())
+		return 3
+	}
+	if err := Finalize(c.User, c.Caps, c.NNP); err != nil {
+		os.Stderr.WriteString(err.Error())
+		return 4
+	}
+	// thread-self: only this thread's credentials changed.
+	st, err := os.ReadFile("/proc/thread-self/status")
+	if err != nil {
+		os.Stderr.WriteString(err.Error())
+		return 5
+	}
+	os.Stdout.Write(st)
+	os.Stdout.WriteString(statusSeparator + "\n")
+	err = syscall.Exec("/bin/cat", []string{"cat", "/proc/self/status"}, nil)
+	os.Stderr.WriteString(err.Error())
+	return 6
 }
 
 type childConfig struct {
@@ -42,22 +61,36 @@ type childConfig struct {
 	NNP  bool
 }
 
-func runChild(t *testing.T, c childConfig) map[string]string {
+// runChild returns the status before and after execve.
+func runChild(t *testing.T, c childConfig) (before, after map[string]string) {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root")
 	}
-	b, _ := json.Marshal(c)
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = []string{childEnv + "=" + string(b)}
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
-		errors.As(err, &ee)
-		t.Fatalf("child: %v %s", err, ee.Stderr)
+		if errors.As(err, &ee) {
+			t.Fatalf("child: %v: %s", err, ee.Stderr)
+		}
+		t.Fatalf("child: %v", err)
 	}
+	pre, post, ok := strings.Cut(string(out), statusSeparator+"\n")
+	if !ok {
+		t.Fatalf("child output has no separator:\n%s", out)
+	}
+	return parseStatus(pre), parseStatus(post)
+}
+
+func parseStatus(s string) map[string]string {
 	status := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(s, "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if ok {
 			status[k] = strings.Join(strings.Fields(v), " ")
@@ -66,33 +99,64 @@ func runChild(t *testing.T, c childConfig) map[string]string {
 	return status
 }
 
-func TestFinalizeNonRootKeepsCaps(t *testing.T) {
-	caps := []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE"}
-	st := runChild(t, childConfig{
-		User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 20}},
-		Caps: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps},
-		NNP:  true,
-	})
-	// CAP_CHOWN is bit 0, CAP_NET_BIND_SERVICE bit 10: 0x401.
-	want := map[string]string{
-		"Uid": "1000 1000 1000 1000", "Gid": "1000 1000 1000 1000", "Groups": "10 20",
-		"CapInh": "0000000000000401", "CapPrm": "0000000000000401", "CapEff": "0000000000000401",
-		"CapBnd": "0000000000000401", "CapAmb": "0000000000000401", "NoNewPrivs": "1",
-	}
+func expect(t *testing.T, when string, got, want map[string]string) {
+	t.Helper()
 	for k, v := range want {
-		if st[k] != v {
-			t.Errorf("%s = %q, want %q", k, st[k], v)
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s: %s = %q, want %q", when, k, g, v)
 		}
 	}
 }
 
+// CAP_CHOWN is bit 0, CAP_NET_BIND_SERVICE bit 10.
+const chownBind = "0000000000000401"
+
+// Finalize must leave a non-root thread holding the requested caps. The
+// exec'd program then gets what capabilities(7) gives a non-root execve of
+// a file without file capabilities: permitted and effective come only from
+// the ambient set, which is empty here, while the bounding set stays.
+func TestFinalizeNonRoot(t *testing.T) {
+	caps := []string{"CAP_NET_BIND_SERVICE", "CAP_CHOWN"}
+	before, after := runChild(t, childConfig{
+		User: specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 20}},
+		Caps: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		NNP:  true,
+	})
+	ids := map[string]string{"Uid": "1000 1000 1000 1000", "Gid": "1000 1000 1000 1000", "Groups": "10 20", "NoNewPrivs": "1"}
+	expect(t, "before exec", before, ids)
+	expect(t, "before exec", before, map[string]string{
+		"CapEff": chownBind, "CapPrm": chownBind, "CapBnd": chownBind,
+		"CapInh": "0000000000000000", "CapAmb": "0000000000000000",
+	})
+	expect(t, "after exec", after, ids)
+	expect(t, "after exec", after, map[string]string{
+		"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": chownBind,
+		"CapInh": "0000000000000000", "CapAmb": "0000000000000000",
+	})
+}
+
+// With the caps also inheritable and ambient, they survive the execve.
+func TestFinalizeNonRootAmbient(t *testing.T) {
+	caps := []string{"CAP_NET_BIND_SERVICE", "CAP_CHOWN"}
+	_, after := runChild(t, childConfig{
+		User: specs.User{UID: 1000, GID: 1000},
+		Caps: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps},
+	})
+	expect(t, "after exec", after, map[string]string{
+		"Uid": "1000 1000 1000 1000", "Groups": "", "NoNewPrivs": "0",
+		"CapEff": chownBind, "CapPrm": chownBind, "CapBnd": chownBind, "CapInh": chownBind, "CapAmb": chownBind,
+	})
+}
+
 func TestFinalizeRootNoCaps(t *testing.T) {
-	st := runChild(t, childConfig{User: specs.User{UID: 0, GID: 0}})
-	for k, v := range map[string]string{"Uid": "0 0 0 0", "CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": "0000000000000000", "NoNewPrivs": "0", "Groups": ""} {
-		if st[k] != v {
-			t.Errorf("%s = %q, want %q", k, st[k], v)
-		}
+	before, after := runChild(t, childConfig{User: specs.User{UID: 0, GID: 0}})
+	zero := "0000000000000000"
+	want := map[string]string{
+		"Uid": "0 0 0 0", "Gid": "0 0 0 0", "Groups": "", "NoNewPrivs": "0",
+		"CapEff": zero, "CapPrm": zero, "CapBnd": zero, "CapInh": zero, "CapAmb": zero,
 	}
+	expect(t, "before exec", before, want)
+	expect(t, "after exec", after, want)
 }
 
 func TestParseCapabilities(t *testing.T) {
@@ -104,32 +168,88 @@ func TestParseCapabilities(t *testing.T) {
 	if len(got) != 2 || got[0] != 21 || got[1] != 5 {
 		t.Fatalf("got %v", got)
 	}
-	if _, err := ParseCapabilities([]string{"CAP_NOPE"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
-		t.Fatalf("unknown cap: %v", err)
+	got, err = parseCaps([]string{"CAP_CHECKPOINT_RESTORE"}, 40)
+	if err != nil || len(got) != 1 || got[0] != 40 {
+		t.Fatalf("CAP_CHECKPOINT_RESTORE on a kernel that has it: %v %v", got, err)
 	}
-	if err := Finalize(specs.User{}, &specs.LinuxCapabilities{Bounding: []string{"CAP_BOGUS"}}, false); !errors.Is(err, errdefs.ErrInvalidArgument) {
+	for _, bad := range []string{"CAP_NOPE", "", "SYS_ADMIN", "CAP_SYS_ADMIN "} {
+		if _, err := ParseCapabilities([]string{"CAP_CHOWN", bad}); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "capability") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if got, err := ParseCapabilities(nil); err != nil || len(got) != 0 {
+		t.Errorf("nil: %v %v", got, err)
+	}
+	// Parsing comes before any change, so this is safe in the test process.
+	if err := Finalize(specs.User{}, &specs.LinuxCapabilities{Bounding: []string{"CAP_BOGUS"}}, false); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "bounding") {
 		t.Fatalf("Finalize with a bad cap: %v", err)
 	}
 }
 
-func TestRlimits(t *testing.T) {
-	if _, err := rlimitResource("RLIMIT_NOPE"); !errors.Is(err, errdefs.ErrInvalidArgument) {
-		t.Fatalf("unknown rlimit: %v", err)
+func TestRlimitNames(t *testing.T) {
+	for _, bad := range []string{"RLIMIT_NOPE", "NOFILE", ""} {
+		if _, err := rlimitResource(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
-	if r, err := rlimitResource("RLIMIT_NOFILE"); err != nil || r != syscall.RLIMIT_NOFILE {
-		t.Fatalf("nofile: %d %v", r, err)
+	for name, want := range map[string]int{"RLIMIT_NOFILE": syscall.RLIMIT_NOFILE, "RLIMIT_CORE": syscall.RLIMIT_CORE, "RLIMIT_NPROC": 6, "RLIMIT_RTTIME": 15} {
+		if r, err := rlimitResource(name); err != nil || r != want {
+			t.Errorf("%s: %d %v, want %d", name, r, err, want)
+		}
 	}
-	var cur syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &cur); err != nil {
+	if err := ApplyRlimits([]specs.POSIXRlimit{{Type: "RLIMIT_BOGUS", Soft: 1, Hard: 1}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("ApplyRlimits with a bad name: %v", err)
+	}
+}
+
+func TestApplyRlimits(t *testing.T) {
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &orig); err != nil {
 		t.Fatal(err)
 	}
-	if err := ApplyRlimits([]specs.POSIXRlimit{{Type: "RLIMIT_CORE", Soft: 0, Hard: cur.Max}}); err != nil {
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_CORE, &orig) })
+	if err := ApplyRlimits([]specs.POSIXRlimit{{Type: "RLIMIT_CORE", Soft: 0, Hard: orig.Max}}); err != nil {
 		t.Fatal(err)
 	}
 	var now syscall.Rlimit
-	syscall.Getrlimit(syscall.RLIMIT_CORE, &now)
-	if now.Cur != 0 {
-		t.Fatalf("RLIMIT_CORE soft %d", now.Cur)
+	if err := syscall.Getrlimit(syscall.RLIMIT_CORE, &now); err != nil {
+		t.Fatal(err)
 	}
-	syscall.Setrlimit(syscall.RLIMIT_CORE, &cur)
+	if now.Cur != 0 || now.Max != orig.Max {
+		t.Fatalf("RLIMIT_CORE = %d/%d, want 0/%d", now.Cur, now.Max, orig.Max)
+	}
+	// Soft above hard is the kernel's EINVAL, reported with the limit.
+	err := ApplyRlimits([]specs.POSIXRlimit{{Type: "RLIMIT_CORE", Soft: 2, Hard: 1}})
+	if !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "RLIMIT_CORE") {
+		t.Fatalf("soft > hard: %v", err)
+	}
+}
+
+func TestSetOOMScoreAdj(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("lowering needs root; raising is checked in a child to keep this process's score")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOOMChild$")
+	cmd.Env = append(os.Environ(), "RAIND_OOM_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+// TestOOMChild runs only as TestSetOOMScoreAdj's child.
+func TestOOMChild(t *testing.T) {
+	if os.Getenv("RAIND_OOM_CHILD") == "" {
+		t.Skip("helper")
+	}
+	if err := SetOOMScoreAdj(-1001); err == nil || !strings.Contains(err.Error(), "-1001") {
+		t.Errorf("out of range: %v", err)
+	}
+	if err := SetOOMScoreAdj(123); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil || strings.TrimSpace(string(b)) != "123" {
+		t.Fatalf("oom_score_adj %q %v", b, err)
+	}
 }
