@@ -153,6 +153,7 @@ func (i *IO) Close() error {
 	go func() {
 		defer close(done)
 		_, _ = i.monitor.Wait(logger, ec)
+		_ = logger.Process.Release()
 	}()
 	select {
 	case <-done:

@@ -187,6 +187,9 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 	} else {
 		req.monitor.Unsubscribe(ec)
 	}
+	// The reaper owns the exit; the pidfd exec.Cmd holds would otherwise
+	// stay open until a garbage collection.
+	_ = cmd.Process.Release()
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("enter namespaces: %w", wrapCtx(ctx, err))
