@@ -117,8 +117,14 @@ func (i *IO) ProcessExited() {
 	}
 }
 
+// copyOut ends at the process's exit, once the pty is drained; closing the
+// FIFO then is what gives the client EOF, and ctr waits for that EOF
+// before it deletes an exec.
 func (r *relay) copyOut() {
 	defer close(r.outDone)
+	if r.stdout != nil {
+		defer r.stdout.Close()
+	}
 	out := io.Writer(io.Discard)
 	if r.stdout != nil {
 		out = r.stdout
@@ -183,7 +189,4 @@ func (r *relay) close() {
 	r.master.Close()
 	<-r.outDone
 	<-r.inDone
-	if r.stdout != nil {
-		r.stdout.Close()
-	}
 }
