@@ -1,17 +1,22 @@
 # raind: containerd-shim-raind-v2
+#   make build        the shim, into bin/ (cgo: it has a C constructor)
+#   make install      into $(DESTDIR)$(PREFIX)/bin, where containerd finds it on PATH
+#   make test         install-deps, unit tests with -race, integration tests (as root)
+#   make unit | integration | demo | lint | deps | clean
 PREFIX ?= /usr/local
 CACHE ?= $(HOME)/.cache/raind
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/raind/raind/service.Version=$(VERSION)
 SHIM := bin/containerd-shim-raind-v2
-DEMO_DIR ?= /tmp/raind-demo
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v /integration)
+INTEGRATION_TIMEOUT ?= 40m
+# Lazily expanded: only targets that run unit tests pay for `go list`.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/integration')
 
 export RAIND_CACHE := $(CACHE)
 SHELL := /bin/bash
 
-.PHONY: all build install deps test unit integration demo lint clean
+.PHONY: all build install deps test unit integration demo lint clean bench
 
 all: build
 
@@ -22,21 +27,37 @@ install: build
 	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-raind-v2
 
 deps:
-	hack/deps.sh >/dev/null
+	hack/install-deps.sh >/dev/null
 
-test: deps build unit integration
+# In this order even under -j: deps, unit tests, then integration tests.
+test:
+	$(MAKE) deps
+	$(MAKE) unit
+	$(MAKE) integration
 
 unit:
-	$(GO) test -race -count=1 $(UNIT_PKGS)
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(UNIT_PKGS)
 
+# The harness (integration/main_test.go) starts a private containerd; it
+# needs root. RAIND_NO_BUILD tells it the shim in bin/ is fresh.
 integration: deps build
-	$(GO) test -count=1 -timeout 40m -v ./integration/...
+	@if [ "$$(id -u)" -ne 0 ] && [ "$${RAIND_SKIP_INTEGRATION:-}" != 1 ]; then \
+		echo "integration tests need root (or set RAIND_SKIP_INTEGRATION=1 to skip them)" >&2; exit 1; fi
+	RAIND_NO_BUILD=1 $(GO) test -v -count=1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
+
+# Benchmarks: raind against containerd's runc shim + runc, interleaved on
+# one private containerd. Prints a markdown table (see BENCHMARKS.md).
+bench: build
+	RAIND_WITH_RUNC=1 hack/install-deps.sh >/dev/null
+	$(GO) test -run XXX -bench . -benchtime 2000x ./io/ ./runtime/
+	$(GO) run ./bench
 
 demo: deps build
 	hack/demo.sh
 
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@test -x $(CACHE)/bin/staticcheck || GOBIN=$(CACHE)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$(CACHE)/bin/staticcheck ./...

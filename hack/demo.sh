@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# make demo: a container run through raind by a private containerd.
+# make demo: containers run through raind by a private containerd, which
+# is stopped and removed again at the end whatever happens.
+# Expects `make build` and hack/install-deps.sh to have run (make demo does both).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${RAIND_CACHE:-$HOME/.cache/raind}
+ROOTFS=$CACHE/rootfs/busybox
+RUNTIME=io.containerd.raind.v2
+export RAIND_CACHE=$CACHE
 export RAIND_CTRD_DIR=${RAIND_CTRD_DIR:-$(mktemp -d /tmp/raind-demo.XXXXXX)}
+
+trap '"$REPO/hack/containerd.sh" destroy; rmdir /sys/fs/cgroup/*/raind-demo 2>/dev/null || true' EXIT
 SOCK=$("$REPO/hack/containerd.sh" start)
-trap '"$REPO/hack/containerd.sh" stop; rm -rf "$RAIND_CTRD_DIR"; rmdir /sys/fs/cgroup/*/raind-demo 2>/dev/null || true' EXIT
+# containerd 2.x warns about cgroup v1 on every ctr call; the demo hides that.
 ctr() { "$CACHE/bin/ctr" --address "$SOCK" --namespace raind-demo "$@" 2> >(grep -v DEPRECATION >&2); }
 
 echo "== containerd-shim-raind-v2 -v"
 "$REPO/bin/containerd-shim-raind-v2" -v
 echo
-echo "== ctr run --rm --runtime io.containerd.raind.v2 --rootfs busybox demo …"
-ctr run --rm --runtime io.containerd.raind.v2 --hostname raind-demo \
-  --rootfs "$CACHE/rootfs/busybox" demo1 \
-  /bin/sh -c 'echo "hello from raind: pid $$ on $(hostname)"; id; mount | grep -E " / | /proc | /sys "; echo "memory cgroup: $(grep memory /proc/self/cgroup)"'
+echo "== ctr run --rm --runtime $RUNTIME --hostname raind-demo1 --rootfs $ROOTFS demo1 /bin/sh -c '…'"
+ctr run --rm --runtime "$RUNTIME" --hostname raind-demo1 --rootfs "$ROOTFS" demo1 \
+  /bin/sh -c 'echo hello from raind; uname -a; id; hostname'
 echo
 echo "== the same from an imported OCI image, through the overlayfs snapshotter"
 ctr images import "$CACHE/busybox.tar" >/dev/null
-ctr run --rm --runtime io.containerd.raind.v2 docker.io/library/busybox:raind demo2 \
-  /bin/sh -c 'echo "hello again, from an image"; exit 3' || echo "container exited with status $? (expected 3)"
+status=0
+ctr run --rm --runtime "$RUNTIME" docker.io/library/busybox:raind demo2 \
+  /bin/sh -c 'echo "hello again, from an image, as pid $$"; exit 3' || status=$?
+echo "container exited with status $status (expected 3)"
+[ "$status" -eq 3 ]
+
+# Future work: an interactive shell with a terminal, once TTY support is
+# done, and only when the demo itself has one:
+#   if [ -t 0 ] && [ -t 1 ]; then
+#     ctr run --rm -t --runtime "$RUNTIME" --rootfs "$ROOTFS" demo3 /bin/sh
+#   fi

@@ -9,16 +9,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
 )
 
-// ctrCmd builds a ctr command against the private containerd.
+// ctrCmd builds a ctr command against the private containerd, in the test
+// namespace.
 func ctrCmd(args ...string) *exec.Cmd {
 	full := append([]string{"--address", testEnv.socket, "--namespace", testNamespace}, args...)
 	return exec.Command(testEnv.ctr(), full...)
@@ -43,7 +44,7 @@ func runCtr(t *testing.T, timeout time.Duration, stdin string, args ...string) (
 		cmd.Stdin = pr
 		go func() {
 			time.Sleep(500 * time.Millisecond)
-			pw.WriteString(stdin)
+			_, _ = pw.WriteString(stdin)
 			pw.Close()
 		}()
 		defer pr.Close()
@@ -60,7 +61,7 @@ func runCtr(t *testing.T, timeout time.Duration, stdin string, args ...string) (
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-done
 		t.Errorf("ctr %v timed out after %s", args, timeout)
-		return out.String(), errb.String(), -1
+		return out.String(), filterWarnings(errb.String()), -1
 	}
 	code := 0
 	var ee *exec.ExitError
@@ -72,7 +73,8 @@ func runCtr(t *testing.T, timeout time.Duration, stdin string, args ...string) (
 	return out.String(), filterWarnings(errb.String()), code
 }
 
-// filterWarnings drops containerd's cgroup v1 deprecation notice.
+// filterWarnings drops containerd's cgroup v1 deprecation notice, which
+// ctr prints on every call on a cgroup v1 host.
 func filterWarnings(s string) string {
 	var keep []string
 	for _, l := range strings.SplitAfter(s, "\n") {
@@ -83,10 +85,15 @@ func filterWarnings(s string) string {
 	return strings.Join(keep, "")
 }
 
-// newClient returns a containerd client on the private socket.
+func withNamespace(ctx context.Context, ns string) context.Context {
+	return namespaces.WithNamespace(ctx, ns)
+}
+
+// newClient returns a containerd client on the private socket, in the
+// test namespace, closed when the test ends.
 func newClient(t *testing.T) *containerd.Client {
 	t.Helper()
-	c, err := containerd.New(testEnv.socket, containerd.WithDefaultNamespace(testNamespace))
+	c, err := containerd.New(testEnv.socket, containerd.WithDefaultNamespace(testNamespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatalf("containerd client: %v", err)
 	}
@@ -94,11 +101,16 @@ func newClient(t *testing.T) *containerd.Client {
 	return c
 }
 
-// busyboxRootfs is the shared read-only rootfs; tests that write use
+// busyboxRootfs is the shared rootfs in the cache. Tests must not write to
+// it (nor run a container on it with a writable root that writes): they use
 // copyRootfs.
-func busyboxRootfs(t *testing.T) string { return testEnv.rootfs() }
+func busyboxRootfs(t *testing.T) string {
+	t.Helper()
+	return testEnv.rootfs()
+}
 
-// copyRootfs makes a private, writable copy of the busybox rootfs.
+// copyRootfs makes a private, writable copy of the busybox rootfs, removed
+// when the test ends.
 func copyRootfs(t *testing.T) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "rootfs")
@@ -108,39 +120,58 @@ func copyRootfs(t *testing.T) string {
 	return dst
 }
 
-var importOnce sync.Once
-
-// importBusyboxImage imports the locally built busybox OCI image.
+// importBusyboxImage imports the locally built busybox OCI image (once per
+// containerd; later calls find it) and unpacks it for the default
+// snapshotter.
 func importBusyboxImage(t *testing.T, c *containerd.Client) containerd.Image {
 	t.Helper()
-	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
-	importOnce.Do(func() {
-		f, err := os.Open(testEnv.imageTar())
-		if err != nil {
-			t.Fatal(err)
+	ctx := withNamespace(context.Background(), testNamespace)
+	lock, err := os.OpenFile(filepath.Join(testEnv.dir, "import.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	// Parallel tests import at once otherwise, and containerd refuses
+	// the second writer of a blob ("ref locked").
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("lock image import: %v", err)
+	}
+	img, err := c.GetImage(ctx, imageRef)
+	if errdefs.IsNotFound(err) {
+		f, ferr := os.Open(testEnv.imageTar())
+		if ferr != nil {
+			t.Fatal(ferr)
 		}
 		defer f.Close()
-		imgs, err := c.Import(ctx, f)
-		if err != nil {
-			t.Fatalf("import: %v", err)
+		if _, err := c.Import(ctx, f); err != nil {
+			t.Fatalf("import %s: %v", testEnv.imageTar(), err)
 		}
-		for _, i := range imgs {
-			img := containerd.NewImage(c, i)
-			if err := img.Unpack(ctx, ""); err != nil {
-				t.Fatalf("unpack: %v", err)
-			}
-		}
-	})
-	img, err := c.GetImage(ctx, "docker.io/library/busybox:raind")
+		img, err = c.GetImage(ctx, imageRef)
+	}
 	if err != nil {
-		t.Fatalf("get image: %v", err)
+		t.Fatalf("get image %s: %v", imageRef, err)
+	}
+	unpacked, err := img.IsUnpacked(ctx, "")
+	if err != nil {
+		t.Fatalf("image unpacked? %v", err)
+	}
+	if !unpacked {
+		if err := img.Unpack(ctx, ""); err != nil {
+			t.Fatalf("unpack %s: %v", imageRef, err)
+		}
 	}
 	return img
 }
 
-// shimPids lists raind shims serving our private containerd.
+// shimPids lists the raind shim daemons serving our private containerd:
+// those started with "-address <our socket>". Container inits re-executed
+// from the same binary are not shims and are left out.
 func shimPids(t *testing.T) []int {
 	t.Helper()
+	return shimPidsFor(testEnv.socket)
+}
+
+func shimPidsFor(socket string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
@@ -149,24 +180,56 @@ func shimPids(t *testing.T) []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(b) == 0 {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if !strings.HasSuffix(args[0], "containerd-shim-raind-v2") || len(args) < 2 || args[1] == "raind-init" {
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != shimName {
 			continue
 		}
-		if strings.Contains(string(b), testEnv.socket) {
-			pids = append(pids, pid)
+		for i := 1; i+1 < len(args); i++ {
+			if args[i] == "-address" && args[i+1] == socket {
+				pids = append(pids, pid)
+				break
+			}
 		}
 	}
 	return pids
 }
 
 func TestHarnessContainerdUp(t *testing.T) {
-	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	v, err := newClient(t).Version(ctx)
-	if err != nil || !strings.HasPrefix(v.Version, "2.") {
-		t.Fatalf("version %+v %v", v, err)
+	if err != nil {
+		t.Fatalf("containerd version: %v", err)
+	}
+	if !strings.HasPrefix(v.Version, "2.") {
+		t.Fatalf("containerd version %q, want 2.x", v.Version)
+	}
+	if fi, err := os.Stat(testEnv.shim()); err != nil || fi.Mode()&0o111 == 0 {
+		t.Fatalf("shim %s not built: %v", testEnv.shim(), err)
+	}
+}
+
+// TestHarnessRootfsCopy checks that copyRootfs gives a writable tree with
+// the busybox applets, and that writing to it leaves the shared one alone.
+func TestHarnessRootfsCopy(t *testing.T) {
+	shared := busyboxRootfs(t)
+	private := copyRootfs(t)
+	if private == shared {
+		t.Fatalf("copyRootfs returned the shared rootfs %s", shared)
+	}
+	for _, p := range []string{"bin/sh", "bin/true", "etc/passwd", "etc/group"} {
+		if _, err := os.Stat(filepath.Join(private, p)); err != nil {
+			t.Errorf("copy lacks %s: %v", p, err)
+		}
+	}
+	marker := "raind-harness-" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(filepath.Join(private, "tmp", marker), nil, 0o600); err != nil {
+		t.Fatalf("write into the copy: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(shared, "tmp", marker)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("write to the copy showed up in the shared rootfs (%v)", err)
 	}
 }

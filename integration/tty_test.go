@@ -331,3 +331,7 @@ func TestTTYAttach(t *testing.T) {
 	b.send("echo second-$((20+2))\n")
 	b.expect("second-22")
 }
+
+func setSize(tm *term, rows, cols uint16) error {
+	return pty.Setsize(tm.pty, &pty.Winsize{Rows: rows, Cols: cols})
+}

@@ -39,11 +39,13 @@ func (waitMonitor) Wait(c *exec.Cmd, ch chan runc.Exit) (int, error) {
 func mkfifo(t *testing.T, name string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
-	if err := unix.Mkfifo(p, 0o600); err != nil {
+	if err := mkfifoAt(p); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
+
+func mkfifoAt(p string) error { return unix.Mkfifo(p, 0o600) }
 
 // readable reports whether a read on fd would return now (data or EOF).
 func readable(t *testing.T, f *os.File, wait time.Duration) bool {
@@ -213,8 +215,23 @@ func TestBadTargets(t *testing.T) {
 	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "gopher") {
 		t.Errorf("err %v", err)
 	}
-	_, err = Open(context.Background(), Config{Terminal: true}, Owner{}, waitMonitor{})
-	if !errors.Is(err, errdefs.ErrNotImplemented) {
-		t.Errorf("terminal: %v", err)
+	// A terminal process's own fds are /dev/null until its init puts the
+	// pty slave there; a console can only be attached to terminal stdio.
+	i, err := Open(context.Background(), Config{Terminal: true}, Owner{}, waitMonitor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	if _, out, _ := i.Files(); out == nil || out.Name() != os.DevNull {
+		t.Errorf("terminal process stdout %v", out)
+	}
+	j, err := Open(context.Background(), Config{}, Owner{}, waitMonitor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	f, _ := os.Open(os.DevNull)
+	if err := j.AttachConsole(f, nil); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("console on non-terminal stdio: %v", err)
 	}
 }

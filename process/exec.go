@@ -74,7 +74,7 @@ func (e *Exec) Start(ctx context.Context) error {
 		return fail(err)
 	}
 	if master := p.Console(); master != nil {
-		if err := io.AttachConsole(master); err != nil {
+		if err := io.AttachConsole(master, e.init.epoller); err != nil {
 			_ = p.Signal(syscall.SIGKILL)
 			io.Close()
 			return fail(fmt.Errorf("console of exec %s: %w", e.id, err))

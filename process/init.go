@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/console"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -30,6 +31,8 @@ type InitConfig struct {
 	Stdio                 stdio.Config
 	Spec                  *specs.Spec
 	Monitor               runtime.Monitor
+	// Epoller drives the terminal relays of the shim.
+	Epoller *console.Epoller
 }
 
 // Init is a container's init process and, through it, the container.
@@ -43,12 +46,13 @@ type Init struct {
 	io        *stdio.IO
 	container *runtime.Container
 	pid       int
+	epoller   *console.Epoller
 }
 
 // NewInit mounts the root filesystem, opens stdio and creates the container
 // with its init waiting for Start. On error nothing is left behind.
 func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
-	p := &Init{lifecycle: newLifecycle(), id: cfg.ID, bundle: cfg.Bundle, stdio: cfg.Stdio}
+	p := &Init{lifecycle: newLifecycle(), id: cfg.ID, bundle: cfg.Bundle, stdio: cfg.Stdio, epoller: cfg.Epoller}
 	defer func() {
 		if retErr != nil {
 			p.cleanup(ctx)
@@ -83,7 +87,7 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 	}
 	p.pid = p.container.Init().Pid()
 	if master := p.container.Init().Console(); master != nil {
-		if err := p.io.AttachConsole(master); err != nil {
+		if err := p.io.AttachConsole(master, p.epoller); err != nil {
 			return nil, fmt.Errorf("console of %s: %w", cfg.ID, err)
 		}
 	}

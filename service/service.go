@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
+	"github.com/containerd/console"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/core/runtime"
 	"github.com/containerd/containerd/v2/pkg/shim"
@@ -53,6 +55,8 @@ type service struct {
 	ec       chan runc.Exit
 	events   chan any
 	shutdown shutdown.Service
+	// epoller relays every terminal of this shim.
+	epoller *console.Epoller
 }
 
 var _ taskAPI.TTRPCTaskService = (*service)(nil)
@@ -60,7 +64,17 @@ var _ taskAPI.TTRPCTaskService = (*service)(nil)
 // NewTaskService starts exit processing and event forwarding and returns
 // the task service.
 func NewTaskService(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (taskAPI.TTRPCTaskService, error) {
+	ep, err := console.NewEpoller()
+	if err != nil {
+		return nil, fmt.Errorf("terminal epoll: %w", err)
+	}
+	go func() {
+		if err := ep.Wait(); err != nil {
+			log.G(ctx).WithError(err).Error("terminal epoll loop")
+		}
+	}()
 	s := &service{
+		epoller:    ep,
 		containers: make(map[string]*container),
 		creating:   make(map[string]struct{}),
 		byPid:      make(map[int]*tracked),

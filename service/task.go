@@ -144,6 +144,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		Stdio:     stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 		Spec:      spec,
 		Monitor:   reaper.Default,
+		Epoller:   s.epoller,
 	})
 	if err != nil {
 		return nil, toGRPC(err)

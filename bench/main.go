@@ -1,0 +1,594 @@
+// Command bench measures raind against containerd's runc shim driving
+// runc, on one private containerd and one rootfs, with the two runtimes'
+// runs interleaved, and prints a table of medians, p90s and ratios.
+//
+// It is run by `make bench`, which builds the shim and installs containerd,
+// runc and the busybox rootfs first. It must not touch a system containerd.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+)
+
+const (
+	raind = "io.containerd.raind.v2"
+	runc  = "io.containerd.runc.v2"
+	ns    = "raind-bench"
+)
+
+var runtimes = []string{raind, runc}
+
+type env struct {
+	repo, cache, dir, sock string
+	client                 *containerd.Client
+	rootfs                 string
+}
+
+func main() {
+	lifecycleRuns := flag.Int("lifecycle", 50, "task lifecycles per runtime")
+	ctrRuns := flag.Int("ctr", 20, "ctr run --rm per runtime")
+	execRuns := flag.Int("exec", 50, "execs per runtime")
+	gib := flag.Int("mib", 1024, "MiB for the throughput runs")
+	flag.Parse()
+	if err := run(*lifecycleRuns, *ctrRuns, *execRuns, *gib); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(lifecycleRuns, ctrRuns, execRuns, mib int) error {
+	repo, _ := filepath.Abs(".")
+	cache := os.Getenv("RAIND_CACHE")
+	if cache == "" {
+		cache = filepath.Join(os.Getenv("HOME"), ".cache", "raind")
+	}
+	dir, err := os.MkdirTemp("", "raind-bench.")
+	if err != nil {
+		return err
+	}
+	e := &env{repo: repo, cache: cache, dir: dir, rootfs: filepath.Join(cache, "rootfs", "busybox")}
+	start := exec.Command(filepath.Join(repo, "hack", "containerd.sh"), "start")
+	start.Env = append(os.Environ(), "RAIND_CTRD_DIR="+dir)
+	start.Stderr = os.Stderr
+	out, err := start.Output()
+	if err != nil {
+		return fmt.Errorf("start containerd: %w", err)
+	}
+	e.sock = strings.TrimSpace(string(out))
+	defer func() {
+		stop := exec.Command(filepath.Join(repo, "hack", "containerd.sh"), "destroy")
+		stop.Env = append(os.Environ(), "RAIND_CTRD_DIR="+dir)
+		stop.Stdout, stop.Stderr = os.Stderr, os.Stderr
+		_ = stop.Run()
+		globs, _ := filepath.Glob("/sys/fs/cgroup/*/" + ns)
+		for _, g := range globs {
+			_ = os.Remove(g)
+		}
+	}()
+	e.client, err = containerd.New(e.sock, containerd.WithDefaultNamespace(ns))
+	if err != nil {
+		return err
+	}
+	defer e.client.Close()
+
+	var rows []row
+	add := func(r ...row) {
+		rows = append(rows, r...)
+		for _, x := range r {
+			fmt.Fprintf(os.Stderr, "  %s: raind %s, runc %s\n", x.name, x.fmt(x.raind), x.fmt(x.runc))
+		}
+	}
+	fmt.Fprintln(os.Stderr, "lifecycle (Go client: create, start, wait, delete /bin/true)")
+	r, err := e.lifecycle(lifecycleRuns)
+	if err != nil {
+		return err
+	}
+	add(r)
+	fmt.Fprintln(os.Stderr, "ctr run --rm /bin/true")
+	if r, err = e.ctrRun(ctrRuns); err != nil {
+		return err
+	}
+	add(r)
+	fmt.Fprintln(os.Stderr, "exec /bin/true into a running container")
+	if r, err = e.execLatency(execRuns); err != nil {
+		return err
+	}
+	add(r)
+	fmt.Fprintln(os.Stderr, "shim memory")
+	mem, err := e.memory()
+	if err != nil {
+		return err
+	}
+	add(mem...)
+	fmt.Fprintln(os.Stderr, "throughput")
+	tp, err := e.throughput(mib)
+	if err != nil {
+		return err
+	}
+	add(tp...)
+	fmt.Fprintln(os.Stderr, "100 containers, 10 at a time")
+	many, err := e.many(100, 10)
+	if err != nil {
+		return err
+	}
+	add(many...)
+	printTable(rows)
+	return nil
+}
+
+// row is one line of the table: samples per runtime and how to show them.
+type row struct {
+	name        string
+	raind, runc []float64
+	unit        string
+	higherWins  bool
+}
+
+func (r row) fmt(s []float64) string {
+	if len(s) == 1 {
+		return fmt.Sprintf("%.2f %s", s[0], r.unit)
+	}
+	return fmt.Sprintf("%.2f/%.2f %s", pct(s, 50), pct(s, 90), r.unit)
+}
+
+func pct(s []float64, p float64) float64 {
+	c := append([]float64(nil), s...)
+	sort.Float64s(c)
+	if len(c) == 0 {
+		return 0
+	}
+	i := int(float64(len(c)-1) * p / 100)
+	return c[i]
+}
+
+func printTable(rows []row) {
+	fmt.Println("| Measurement | raind median | raind p90 | runc shim median | runc shim p90 | raind/runc |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, r := range rows {
+		cell := func(s []float64, p float64) string {
+			if len(s) == 1 && p == 90 {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f %s", pct(s, p), r.unit)
+		}
+		ratio := pct(r.raind, 50) / pct(r.runc, 50)
+		fmt.Printf("| %s | %s | %s | %s | %s | %.2f |\n", r.name, cell(r.raind, 50), cell(r.raind, 90), cell(r.runc, 50), cell(r.runc, 90), ratio)
+	}
+}
+
+func (e *env) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), 5*time.Minute)
+}
+
+var seq int
+
+func (e *env) id(prefix string) string {
+	seq++
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), seq)
+}
+
+func (e *env) newContainer(ctx context.Context, runtime, id string, opts ...oci.SpecOpts) (containerd.Container, error) {
+	specOpts := append([]oci.SpecOpts{oci.WithRootFSPath(e.rootfs)}, opts...)
+	return e.client.NewContainer(ctx, id, containerd.WithNewSpec(specOpts...), containerd.WithRuntime(runtime, nil))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// lifecycle times create+start+wait+delete of /bin/true through the client.
+func (e *env) lifecycle(n int) (row, error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	r := row{name: "task lifecycle of /bin/true (Go client)", unit: "ms"}
+	for i := 0; i < n+2; i++ {
+		for _, rt := range runtimes {
+			c, err := e.newContainer(ctx, rt, e.id("life"), oci.WithProcessArgs("/bin/true"))
+			if err != nil {
+				return r, err
+			}
+			t0 := time.Now()
+			task, err := c.NewTask(ctx, cio.NullIO)
+			if err != nil {
+				return r, fmt.Errorf("%s: %w", rt, err)
+			}
+			ch, _ := task.Wait(ctx)
+			if err := task.Start(ctx); err != nil {
+				return r, err
+			}
+			<-ch
+			if _, err := task.Delete(ctx); err != nil {
+				return r, err
+			}
+			d := ms(time.Since(t0))
+			_ = c.Delete(ctx)
+			if i < 2 {
+				continue // warm-up
+			}
+			if rt == raind {
+				r.raind = append(r.raind, d)
+			} else {
+				r.runc = append(r.runc, d)
+			}
+		}
+	}
+	return r, nil
+}
+
+func (e *env) ctr(args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(e.cache, "bin", "ctr"), append([]string{"--address", e.sock, "-n", ns}, args...)...)
+}
+
+func (e *env) ctrRun(n int) (row, error) {
+	r := row{name: "ctr run --rm /bin/true", unit: "ms"}
+	for i := 0; i < n+1; i++ {
+		for _, rt := range runtimes {
+			cmd := e.ctr("run", "--rm", "--runtime", rt, "--rootfs", e.rootfs, e.id("ctr"), "/bin/true")
+			t0 := time.Now()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return r, fmt.Errorf("ctr run %s: %v %s", rt, err, out)
+			}
+			d := ms(time.Since(t0))
+			if i == 0 {
+				continue
+			}
+			if rt == raind {
+				r.raind = append(r.raind, d)
+			} else {
+				r.runc = append(r.runc, d)
+			}
+		}
+	}
+	return r, nil
+}
+
+// running starts `sleep 100000` on rt and returns its task and cleanup.
+func (e *env) running(ctx context.Context, rt, id string, opts ...oci.SpecOpts) (containerd.Task, func(), error) {
+	c, err := e.newContainer(ctx, rt, id, append([]oci.SpecOpts{oci.WithProcessArgs("sleep", "100000")}, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		c.Delete(ctx)
+		return nil, nil, err
+	}
+	if err := task.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return task, func() {
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		_ = c.Delete(ctx)
+	}, nil
+}
+
+func (e *env) execLatency(n int) (row, error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	r := row{name: "exec /bin/true into a running container", unit: "ms"}
+	tasks := map[string]containerd.Task{}
+	for _, rt := range runtimes {
+		t, done, err := e.running(ctx, rt, e.id("exec"))
+		if err != nil {
+			return r, err
+		}
+		defer done()
+		tasks[rt] = t
+	}
+	for i := 0; i < n+2; i++ {
+		for _, rt := range runtimes {
+			spec, _ := tasks[rt].Spec(ctx)
+			p := *spec.Process
+			p.Args = []string{"/bin/true"}
+			t0 := time.Now()
+			proc, err := tasks[rt].Exec(ctx, fmt.Sprintf("x%d", i), &p, cio.NullIO)
+			if err != nil {
+				return r, err
+			}
+			ch, _ := proc.Wait(ctx)
+			if err := proc.Start(ctx); err != nil {
+				return r, err
+			}
+			<-ch
+			if _, err := proc.Delete(ctx); err != nil {
+				return r, err
+			}
+			d := ms(time.Since(t0))
+			if i < 2 {
+				continue
+			}
+			if rt == raind {
+				r.raind = append(r.raind, d)
+			} else {
+				r.runc = append(r.runc, d)
+			}
+		}
+	}
+	return r, nil
+}
+
+// shimPids lists the shims of runtime rt serving our containerd.
+func (e *env) shimPids(rt string) []int {
+	bin := "containerd-shim-raind-v2"
+	if rt == runc {
+		bin = "containerd-shim-runc-v2"
+	}
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, d := range entries {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 1 && filepath.Base(args[0]) == bin && strings.Contains(string(b), e.sock) && args[1] != "raind-init" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// memOf returns RSS and PSS in MiB summed over pids.
+func memOf(pids []int) (rss, pss float64) {
+	for _, pid := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			v, _ := strconv.ParseFloat(f[1], 64)
+			switch f[0] {
+			case "Rss:":
+				rss += v / 1024
+			case "Pss:":
+				pss += v / 1024
+			}
+		}
+	}
+	return rss, pss
+}
+
+func (e *env) memory() ([]row, error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	single := [2]row{{name: "shim RSS, 1 container", unit: "MiB"}, {name: "shim PSS, 1 container", unit: "MiB"}}
+	per := [2]row{{name: "shim RSS per container, 20 containers, 20 shims", unit: "MiB"}, {name: "shim PSS per container, 20 containers, 20 shims", unit: "MiB"}}
+	pod := [2]row{{name: "shim RSS per extra container, 20 in one pod", unit: "MiB"}, {name: "shim PSS per extra container, 20 in one pod", unit: "MiB"}}
+	put := func(r *[2]row, rt string, rss, pss float64) {
+		if rt == raind {
+			r[0].raind, r[1].raind = append(r[0].raind, rss), append(r[1].raind, pss)
+		} else {
+			r[0].runc, r[1].runc = append(r[0].runc, rss), append(r[1].runc, pss)
+		}
+	}
+	settle := func() { time.Sleep(2 * time.Second) }
+	for _, rt := range runtimes {
+		// 20 containers, one shim each; the first alone gives the single
+		// container figure.
+		var cleanups []func()
+		for i := 0; i < 20; i++ {
+			_, done, err := e.running(ctx, rt, e.id("mem"))
+			if err != nil {
+				return nil, err
+			}
+			cleanups = append(cleanups, done)
+			if i == 0 {
+				settle()
+				rss, pss := memOf(e.shimPids(rt))
+				put(&single, rt, rss, pss)
+			}
+		}
+		settle()
+		rss, pss := memOf(e.shimPids(rt))
+		put(&per, rt, rss/20, pss/20)
+		for _, c := range cleanups {
+			c()
+		}
+		// One pod: the sandbox id annotation groups the shims.
+		group := e.id("pod")
+		cleanups = nil
+		var one [2]float64
+		for i := 0; i < 20; i++ {
+			_, done, err := e.running(ctx, rt, e.id("podc"), oci.WithAnnotations(map[string]string{"io.kubernetes.cri.sandbox-id": group}))
+			if err != nil {
+				return nil, err
+			}
+			cleanups = append(cleanups, done)
+			if i == 0 {
+				settle()
+				one[0], one[1] = memOf(e.shimPids(rt))
+			}
+		}
+		settle()
+		rss, pss = memOf(e.shimPids(rt))
+		put(&pod, rt, (rss-one[0])/19, (pss-one[1])/19)
+		for _, c := range cleanups {
+			c()
+		}
+	}
+	return []row{single[0], single[1], per[0], per[1], pod[0], pod[1]}, nil
+}
+
+type counter struct {
+	mu sync.Mutex
+	n  int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.n += int64(len(p))
+	c.mu.Unlock()
+	return len(p), nil
+}
+
+// throughput pushes mib MiB out of and into a container, and through a
+// plain pipe on the host with the same programs for reference.
+func (e *env) throughput(mib int) ([]row, error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	out := row{name: fmt.Sprintf("stdout throughput, %d MiB", mib), unit: "MiB/s", higherWins: true}
+	in := row{name: fmt.Sprintf("stdin throughput, %d MiB", mib), unit: "MiB/s", higherWins: true}
+	for i := 0; i < 3; i++ {
+		for _, rt := range runtimes {
+			var n counter
+			c, err := e.newContainer(ctx, rt, e.id("out"), oci.WithProcessArgs("dd", "if=/dev/zero", "bs=1M", fmt.Sprintf("count=%d", mib)))
+			if err != nil {
+				return nil, err
+			}
+			task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &n, io.Discard)))
+			if err != nil {
+				return nil, err
+			}
+			ch, _ := task.Wait(ctx)
+			t0 := time.Now()
+			if err := task.Start(ctx); err != nil {
+				return nil, err
+			}
+			<-ch
+			if _, err := task.Delete(ctx); err != nil { // waits for the client's copy
+				return nil, err
+			}
+			d := time.Since(t0).Seconds()
+			_ = c.Delete(ctx)
+			if n.n != int64(mib)<<20 {
+				return nil, fmt.Errorf("%s: %d bytes of %d arrived", rt, n.n, int64(mib)<<20)
+			}
+			v := float64(mib) / d
+			if rt == raind {
+				out.raind = append(out.raind, v)
+			} else {
+				out.runc = append(out.runc, v)
+			}
+
+			c, err = e.newContainer(ctx, rt, e.id("in"), oci.WithProcessArgs("sh", "-c", "cat > /dev/null"))
+			if err != nil {
+				return nil, err
+			}
+			pr, pw := io.Pipe()
+			task, err = c.NewTask(ctx, cio.NewCreator(cio.WithStreams(pr, io.Discard, io.Discard)))
+			if err != nil {
+				return nil, err
+			}
+			ch, _ = task.Wait(ctx)
+			if err := task.Start(ctx); err != nil {
+				return nil, err
+			}
+			t0 = time.Now()
+			buf := make([]byte, 1<<20)
+			for j := 0; j < mib; j++ {
+				if _, err := pw.Write(buf); err != nil {
+					return nil, err
+				}
+			}
+			pw.Close()
+			if err := task.CloseIO(ctx, containerd.WithStdinCloser); err != nil {
+				return nil, err
+			}
+			<-ch
+			d = time.Since(t0).Seconds()
+			_, _ = task.Delete(ctx)
+			_ = c.Delete(ctx)
+			v = float64(mib) / d
+			if rt == raind {
+				in.raind = append(in.raind, v)
+			} else {
+				in.runc = append(in.runc, v)
+			}
+		}
+	}
+	pipeOut, err := plainPipe(mib)
+	if err != nil {
+		return nil, err
+	}
+	pipe := row{name: fmt.Sprintf("plain pipe on the host, %d MiB (reference, both columns)", mib), unit: "MiB/s", higherWins: true, raind: []float64{pipeOut}, runc: []float64{pipeOut}}
+	return []row{out, in, pipe}, nil
+}
+
+// plainPipe runs the same dd into a pipe this process reads.
+func plainPipe(mib int) (float64, error) {
+	cmd := exec.Command("busybox", "dd", "if=/dev/zero", "bs=1M", fmt.Sprintf("count=%d", mib))
+	r, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	n, _ := io.Copy(io.Discard, r)
+	_ = cmd.Wait()
+	if n != int64(mib)<<20 {
+		return 0, fmt.Errorf("pipe moved %d bytes", n)
+	}
+	return float64(mib) / time.Since(t0).Seconds(), nil
+}
+
+// many starts n containers with `conc` workers and reports the wall time
+// and the shims' total memory while all of them run.
+func (e *env) many(n, conc int) ([]row, error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	wall := row{name: fmt.Sprintf("%d containers started, %d at a time: wall time", n, conc), unit: "s"}
+	mem := row{name: fmt.Sprintf("%d containers: total shim RSS", n), unit: "MiB"}
+	for _, rt := range runtimes {
+		var mu sync.Mutex
+		var cleanups []func()
+		var firstErr error
+		work := make(chan int)
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for w := 0; w < conc; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range work {
+					_, done, err := e.running(ctx, rt, fmt.Sprintf("many-%d-%d", os.Getpid(), i))
+					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					if done != nil {
+						cleanups = append(cleanups, done)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for i := 0; i < n; i++ {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		d := time.Since(t0).Seconds()
+		time.Sleep(2 * time.Second)
+		rss, _ := memOf(e.shimPids(rt))
+		for _, c := range cleanups {
+			c()
+		}
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		if rt == raind {
+			wall.raind, mem.raind = []float64{d}, []float64{rss}
+		} else {
+			wall.runc, mem.runc = []float64{d}, []float64{rss}
+		}
+	}
+	return []row{wall, mem}, nil
+}

@@ -1,0 +1,146 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/api/types"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"google.golang.org/protobuf/proto"
+)
+
+func shimBinary() string { return filepath.Join(testEnv.repo, "bin", "containerd-shim-raind-v2") }
+
+func TestShimInfoAndVersion(t *testing.T) {
+	out, err := exec.Command(shimBinary(), "-v").Output()
+	if err != nil || !strings.Contains(string(out), "containerd-shim-raind-v2") || !strings.Contains(string(out), "Version") {
+		t.Fatalf("-v: %v %q", err, out)
+	}
+	cmd := exec.Command(shimBinary(), "-info")
+	cmd.Stdin = strings.NewReader("")
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("-info: %v", err)
+	}
+	var info types.RuntimeInfo
+	if err := proto.Unmarshal(raw, &info); err != nil {
+		t.Fatalf("parse RuntimeInfo: %v", err)
+	}
+	if info.Name != runtimeName {
+		t.Fatalf("name %q", info.Name)
+	}
+	v, err := typeurl.UnmarshalAny(info.Features)
+	if err != nil {
+		t.Fatalf("features: %v", err)
+	}
+	f, ok := v.(*features.Features)
+	if !ok {
+		t.Fatalf("features are %T", v)
+	}
+	ns := strings.Join(f.Linux.Namespaces, ",")
+	if !strings.Contains(ns, "pid") || strings.Contains(ns, "user") || *f.Linux.Seccomp.Enabled {
+		t.Fatalf("features claim %q seccomp %v", ns, *f.Linux.Seccomp.Enabled)
+	}
+}
+
+// TestGroupedContainersShareShim: containers of one sandbox id are served
+// by one shim process.
+func TestGroupedContainersShareShim(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	group := newID("grp")
+	_, shim := anchor(t, ctx, group)
+	c := newClient(t)
+	ctr, err := c.NewContainer(ctx, newID("member"), containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("sleep", "100"), withSandbox(group)), containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx))
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	children, _ := os.ReadFile(filepathJoinPid(shim, "task", itoa(shim), "children"))
+	if !strings.Contains(" "+string(children), " "+itoa(int(task.Pid()))+" ") {
+		t.Fatalf("member's init %d is not a child of the group's shim %d (children %q)", task.Pid(), shim, children)
+	}
+}
+
+// TestDeadShimCleanup kills a shim outright; containerd then runs the shim's
+// delete action, which must leave no process, mount or cgroup behind.
+func TestDeadShimCleanup(t *testing.T) {
+	ctx := testCtx(t, 2*time.Minute)
+	c := newClient(t)
+	img := importBusyboxImage(t, c)
+	id := newID("dead")
+	before := shimPids(t)
+	ctr, err := c.NewContainer(ctx, id, containerd.WithNewSnapshot(id+"-snap", img), containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sh", "-c", "sleep 1000 & sleep 1000")), containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup)
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := ctr.Spec(ctx)
+	var shim int
+	for _, p := range shimPids(t) {
+		if !containsInt(before, p) {
+			shim = p
+		}
+	}
+	if shim == 0 {
+		t.Fatal("no shim")
+	}
+	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// containerd notices the dead shim, runs `shim delete` and reports
+	// the task stopped; the delete then succeeds.
+	waitFor(t, "task to stop after its shim died", func() bool {
+		st, err := task.Status(ctx)
+		return err != nil || st.Status == containerd.Stopped
+	})
+	_, _ = task.Delete(ctx)
+	waitFor(t, "container processes to go", func() bool { return len(procsInCgroup(t, spec.Linux.CgroupsPath)) == 0 })
+	// containerd runs the delete action from its own goroutine.
+	waitFor(t, "rootfs unmount", func() bool {
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		return !strings.Contains(string(mi), id)
+	})
+	waitFor(t, "cgroup removal", func() bool {
+		_, err := os.Stat(filepath.Join("/sys/fs/cgroup/pids", spec.Linux.CgroupsPath))
+		return errors.Is(err, os.ErrNotExist)
+	})
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func filepathJoinPid(pid int, parts ...string) string {
+	return filepath.Join(append([]string{"/proc", strconv.Itoa(pid)}, parts...)...)
+}

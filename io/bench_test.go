@@ -1,0 +1,100 @@
+package stdio
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/containerd/console"
+)
+
+// BenchmarkStdoutFIFO measures the non-tty path: the process writes the
+// client's FIFO itself, with no copy in the shim.
+func BenchmarkStdoutFIFO(b *testing.B) {
+	path := mkfifoB(b)
+	i, err := Open(context.Background(), Config{Stdout: path}, Owner{ID: "b"}, waitMonitor{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer i.Close()
+	client, err := os.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	_, out, _ := i.Files()
+	benchCopy(b, out, client)
+}
+
+// BenchmarkTTYRelay measures the terminal path: pty slave to master, the
+// relay, and the FIFO to the client.
+func BenchmarkTTYRelay(b *testing.B) {
+	master, slavePath, err := console.NewPty()
+	if err != nil {
+		b.Fatal(err)
+	}
+	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer slave.Close()
+	// Raw mode: no newline translation, so bytes in equal bytes out.
+	if err := console.ClearONLCR(slave.Fd()); err != nil {
+		b.Fatal(err)
+	}
+	path := mkfifoB(b)
+	i, err := Open(context.Background(), Config{Stdout: path, Terminal: true}, Owner{ID: "b"}, waitMonitor{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	i.CloseProcessSide()
+	ep, err := console.NewEpoller()
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ep.Wait()
+	defer ep.Close()
+	mf := os.NewFile(master.Fd(), "ptmx")
+	if err := i.AttachConsole(mf, ep); err != nil {
+		b.Fatal(err)
+	}
+	defer i.Close()
+	client, err := os.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	benchCopy(b, slave, client)
+}
+
+func mkfifoB(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	p := dir + "/fifo"
+	if err := mkfifoAt(p); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// benchCopy writes b.N chunks of 32 KiB into w and reads them from r.
+func benchCopy(b *testing.B, w io.Writer, r io.Reader) {
+	const chunk = 32 << 10
+	buf := make([]byte, chunk)
+	b.SetBytes(chunk)
+	b.ResetTimer()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.CopyN(io.Discard, r, int64(b.N)*chunk)
+		done <- err
+	}()
+	for n := 0; n < b.N; n++ {
+		if _, err := w.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
