@@ -258,7 +258,7 @@ func (e *env) ctrRun(n int) (row, error) {
 
 // running starts `sleep 100000` on rt and returns its task and cleanup.
 func (e *env) running(ctx context.Context, rt, id string, opts ...oci.SpecOpts) (containerd.Task, func(), error) {
-	c, err := e.newContainer(ctx, rt, id, append([]oci.SpecOpts{oci.WithProcessArgs("sleep", "100000")}, opts...)...)
+	c, err := e.newContainer(ctx, rt, id, append([]oci.SpecOpts{oci.WithProcessArgs("/bin/sleep", "100000")}, opts...)...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -447,7 +447,7 @@ func (e *env) throughput(mib int) ([]row, error) {
 	for i := 0; i < 3; i++ {
 		for _, rt := range runtimes {
 			var n counter
-			c, err := e.newContainer(ctx, rt, e.id("out"), oci.WithProcessArgs("dd", "if=/dev/zero", "bs=1M", fmt.Sprintf("count=%d", mib)))
+			c, err := e.newContainer(ctx, rt, e.id("out"), oci.WithProcessArgs("/bin/dd", "if=/dev/zero", "bs=1M", fmt.Sprintf("count=%d", mib)))
 			if err != nil {
 				return nil, err
 			}
@@ -476,7 +476,7 @@ func (e *env) throughput(mib int) ([]row, error) {
 				out.runc = append(out.runc, v)
 			}
 
-			c, err = e.newContainer(ctx, rt, e.id("in"), oci.WithProcessArgs("sh", "-c", "cat > /dev/null"))
+			c, err = e.newContainer(ctx, rt, e.id("in"), oci.WithProcessArgs("/bin/sh", "-c", "cat > /dev/null"))
 			if err != nil {
 				return nil, err
 			}

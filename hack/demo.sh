@@ -30,8 +30,28 @@ ctr run --rm --runtime "$RUNTIME" docker.io/library/busybox:raind demo2 \
 echo "container exited with status $status (expected 3)"
 [ "$status" -eq 3 ]
 
-# Future work: an interactive shell with a terminal, once TTY support is
-# done, and only when the demo itself has one:
-#   if [ -t 0 ] && [ -t 1 ]; then
-#     ctr run --rm -t --runtime "$RUNTIME" --rootfs "$ROOTFS" demo3 /bin/sh
-#   fi
+echo
+echo "== exec into a running container"
+ctr run -d --runtime "$RUNTIME" --hostname raind-demo4 --rootfs "$ROOTFS" demo4 sleep 1000 >/dev/null
+ctr task exec --exec-id hello demo4 /bin/sh -c 'echo "exec sees hostname $(hostname) and pid 1 = $(cat /proc/1/comm)"'
+ctr task kill -s SIGKILL demo4 >/dev/null
+sleep 0.2
+ctr task delete demo4 >/dev/null 2>&1 || true
+ctr container delete demo4 >/dev/null
+
+echo
+if [ -t 0 ] && [ -t 1 ]; then
+  echo "== an interactive shell in a raind container, on a pty made inside it (exit or Ctrl-D to leave)"
+  ctr run --rm -t --runtime "$RUNTIME" --hostname raind-shell --rootfs "$ROOTFS" demo3 /bin/sh || true
+else
+  # No terminal here: script(1) gives ctr one and types for us.
+  echo "== a scripted terminal session in a raind container (run make demo from a terminal for a shell)"
+  {
+    sleep 1
+    printf 'tty; stty size; echo "prompt works: $((6*7))"\n'
+    sleep 1
+    printf 'exit 5\n'
+    sleep 1
+  } | script -qec "stty rows 24 cols 80 2>/dev/null; $CACHE/bin/ctr --address $SOCK --namespace raind-demo run --rm -t --runtime $RUNTIME --hostname raind-shell --rootfs $ROOTFS demo3 /bin/sh" /dev/null \
+    | tr -d '\r' | grep -v DEPRECATION || true
+fi
