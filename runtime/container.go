@@ -54,6 +54,9 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	if len(spec.Process.Args) == 0 {
 		return nil, fmt.Errorf("process.args is empty: %w", errdefs.ErrInvalidArgument)
 	}
+	if err := validateSpec(spec); err != nil {
+		return nil, err
+	}
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(opts.Bundle, rootfs)
@@ -125,6 +128,9 @@ func (c *Container) Start(ctx context.Context) error {
 func (c *Container) Exec(ctx context.Context, proc *specs.Process, stdio Stdio) (*Process, error) {
 	if proc == nil || len(proc.Args) == 0 {
 		return nil, fmt.Errorf("exec process has no args: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := validateProcess(proc); err != nil {
+		return nil, err
 	}
 	if err := unix.Kill(c.init.pid, 0); err != nil {
 		return nil, fmt.Errorf("container %s is not running: %w", c.id, errdefs.ErrFailedPrecondition)

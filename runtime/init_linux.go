@@ -84,9 +84,6 @@ func prepare(cfg *initConfig) (string, error) {
 	proc := cfg.Process
 	if !cfg.Exec {
 		spec := cfg.Spec
-		if spec.Linux != nil && spec.Linux.Seccomp != nil {
-			return "", errors.New("seccomp profiles are not supported yet")
-		}
 		if err := rootfs.Setup(rootfs.NewLinux(), spec, cfg.Rootfs, rootfs.Options{NoPivot: cfg.NoPivot}); err != nil {
 			return "", fmt.Errorf("root filesystem: %w", err)
 		}

@@ -60,7 +60,7 @@ func (s *service) startExec(ctx context.Context, r *taskAPI.StartRequest) (*task
 	}
 	since := time.Now()
 	if err := e.proc.Start(ctx); err != nil {
-		return nil, toGRPC(err)
+		return nil, toGRPC(refusal(err))
 	}
 	t := &tracked{containerID: r.ID, id: r.ExecID, pid: e.proc.Pid(), target: e.proc, c: c}
 	s.mu.Lock()

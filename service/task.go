@@ -38,6 +38,17 @@ func toGRPC(err error) error {
 	return errgrpc.ToGRPC(err)
 }
 
+// refusal turns "raind does not implement this part of the spec" into
+// InvalidArgument for Create and Exec: containerd reads Unimplemented from
+// those calls as "this task API version is not served" and loses the
+// message.
+func refusal(err error) error {
+	if errdefs.IsNotImplemented(err) {
+		return fmt.Errorf("not supported by raind: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return err
+}
+
 // readSpec reads the bundle's config.json.
 func readSpec(bundle string) (*specs.Spec, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
@@ -147,7 +158,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		Epoller:   s.epoller,
 	})
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, toGRPC(refusal(err))
 	}
 	if err := shim.WritePidFile(filepath.Join(r.Bundle, initPidFile), init.Pid()); err != nil {
 		log.G(ctx).WithError(err).Warn("writing init pid file")

@@ -1,0 +1,52 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// validateSpec refuses what raind does not implement yet. Each of these
+// is a promise about the container (a security profile, a hook that sets
+// up its network); running without it would be a silent downgrade.
+func validateSpec(spec *specs.Spec) error {
+	if h := spec.Hooks; h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0 || len(h.CreateContainer) > 0 ||
+		len(h.StartContainer) > 0 || len(h.Poststart) > 0 || len(h.Poststop) > 0) {
+		return fmt.Errorf("OCI hooks: %w", errdefs.ErrNotImplemented)
+	}
+	if l := spec.Linux; l != nil {
+		switch {
+		case l.Seccomp != nil:
+			return fmt.Errorf("seccomp profiles: %w", errdefs.ErrNotImplemented)
+		case l.MountLabel != "":
+			return fmt.Errorf("SELinux mount labels: %w", errdefs.ErrNotImplemented)
+		case l.IntelRdt != nil:
+			return fmt.Errorf("Intel RDT: %w", errdefs.ErrNotImplemented)
+		case l.Personality != nil:
+			return fmt.Errorf("personality: %w", errdefs.ErrNotImplemented)
+		case len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0:
+			return fmt.Errorf("uid/gid mappings: %w", errdefs.ErrNotImplemented)
+		case len(l.TimeOffsets) > 0:
+			return fmt.Errorf("time offsets: %w", errdefs.ErrNotImplemented)
+		}
+	}
+	return validateProcess(spec.Process)
+}
+
+// validateProcess refuses process settings raind does not apply yet.
+func validateProcess(p *specs.Process) error {
+	switch {
+	case p.ApparmorProfile != "":
+		return fmt.Errorf("AppArmor profile %q: %w", p.ApparmorProfile, errdefs.ErrNotImplemented)
+	case p.SelinuxLabel != "":
+		return fmt.Errorf("SELinux label: %w", errdefs.ErrNotImplemented)
+	case p.Scheduler != nil:
+		return fmt.Errorf("scheduler settings: %w", errdefs.ErrNotImplemented)
+	case p.IOPriority != nil:
+		return fmt.Errorf("I/O priority: %w", errdefs.ErrNotImplemented)
+	case p.ExecCPUAffinity != nil:
+		return fmt.Errorf("exec CPU affinity: %w", errdefs.ErrNotImplemented)
+	}
+	return nil
+}
