@@ -207,22 +207,17 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	s.mu.Lock()
-	live := 0
-	for _, e := range c.execs {
-		if e.proc.Status() == process.Running {
-			live++
-		}
-	}
-	s.mu.Unlock()
-	if live > 0 && c.init.Status() == process.Running {
-		return nil, toGRPC(fmt.Errorf("container %s has %d running execs: %w", r.ID, live, errdefs.ErrFailedPrecondition))
-	}
 	if err := c.init.Delete(ctx); err != nil {
 		return nil, toGRPC(err)
 	}
 	code, at := c.init.Exit()
 	s.mu.Lock()
+	// Execs the client never deleted still hold their FIFO ends.
+	for id, e := range c.execs {
+		if err := e.proc.Delete(); err != nil {
+			log.G(ctx).WithError(err).WithField("exec", id).Warn("releasing exec of a deleted container")
+		}
+	}
 	delete(s.containers, r.ID)
 	delete(s.byPid, c.init.Pid())
 	s.send(&eventstypes.TaskDelete{
