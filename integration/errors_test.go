@@ -194,3 +194,18 @@ func TestUnsupportedRefused(t *testing.T) {
 	expectCtrError(t, "seccomp", "run", "--rm", "--runtime", runtimeName, "--seccomp", "--rootfs", busyboxRootfs(t), id, "true")
 	runCtr(t, 20*time.Second, "", "container", "rm", id)
 }
+
+// TestTerminalMismatch: a spec asking for a terminal with stdio that is
+// not one (or the reverse) is refused instead of running deaf.
+func TestTerminalMismatch(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	c := newClient(t)
+	ctr, err := c.NewContainer(ctx, newID("mismatch"), containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("true"), oci.WithTTY), containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx))
+	if _, err := ctr.NewTask(ctx, cio.NullIO); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "terminal") {
+		t.Fatalf("err %v, want invalid argument about the terminal", err)
+	}
+}

@@ -31,6 +31,9 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*pty
 	if err := json.Unmarshal(r.Spec.GetValue(), &spec); err != nil {
 		return nil, toGRPC(fmt.Errorf("exec %s process spec: %v: %w", r.ExecID, err, errdefs.ErrInvalidArgument))
 	}
+	if spec.Terminal != r.Terminal {
+		return nil, toGRPC(fmt.Errorf("exec %s: process.terminal is %v but its stdio is for terminal=%v: %w", r.ExecID, spec.Terminal, r.Terminal, errdefs.ErrInvalidArgument))
+	}
 	ns, _ := namespaces.Namespace(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -141,6 +141,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	if spec.Process != nil && spec.Process.Terminal != r.Terminal {
+		return nil, toGRPC(fmt.Errorf("process.terminal is %v but the task's stdio is for terminal=%v: %w", spec.Process.Terminal, r.Terminal, errdefs.ErrInvalidArgument))
+	}
 	mounts := make([]mount.Mount, 0, len(r.Rootfs))
 	for _, m := range r.Rootfs {
 		mounts = append(mounts, mount.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
