@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"google.golang.org/protobuf/proto"
 )
@@ -143,4 +144,67 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 func filepathJoinPid(pid int, parts ...string) string {
 	return filepath.Join(append([]string{"/proc", strconv.Itoa(pid)}, parts...)...)
+}
+
+// TestShimReapsOrphans: in the host pid namespace an orphaned grandchild
+// is re-parented to the shim, a child subreaper, which must reap it.
+func TestShimReapsOrphans(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	c := newClient(t)
+	before := shimPids(t)
+	ctr, err := c.NewContainer(ctx, newID("orphan"), containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithHostNamespace(specs.PIDNamespace), oci.WithProcessArgs("sh", "-c", "(sleep 0.3 &); sleep 100")), containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx))
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var shim int
+	for _, p := range shimPids(t) {
+		if !containsInt(before, p) {
+			shim = p
+		}
+	}
+	// The orphan appears as the shim's child, then must vanish: no zombie.
+	sawOrphan := false
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		children, _ := os.ReadFile(filepathJoinPid(shim, "task", itoa(shim), "children"))
+		kids := strings.Fields(string(children))
+		orphans := 0
+		for _, k := range kids {
+			if k == itoa(int(task.Pid())) {
+				continue
+			}
+			orphans++
+			sawOrphan = true
+			stat, _ := os.ReadFile(filepathJoinPid(atoiOr(k), "stat"))
+			if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+				time.Sleep(200 * time.Millisecond)
+				stat, _ = os.ReadFile(filepathJoinPid(atoiOr(k), "stat"))
+				if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+					t.Fatalf("orphan %s left a zombie under the shim", k)
+				}
+			}
+		}
+		if sawOrphan && orphans == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !sawOrphan {
+		t.Fatal("the orphan never reached the shim")
+	}
+	t.Fatal("the orphan was never reaped")
+}
+
+func atoiOr(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
