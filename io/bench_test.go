@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/containerd/console"
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkStdoutFIFO measures the non-tty path: the process writes the
@@ -27,19 +30,27 @@ func BenchmarkStdoutFIFO(b *testing.B) {
 	benchCopy(b, out, client)
 }
 
-// BenchmarkTTYRelay measures the terminal path: pty slave to master, the
-// relay, and the FIFO to the client.
+// BenchmarkTTYRelay measures the terminal path: a separate process (dd, as
+// a container's program would be) writes the pty slave; the relay copies
+// the master into the FIFO; another process reads it. Writer or reader
+// goroutines in the benchmark's own process would measure Go's scheduler
+// handing a P back after a blocking write instead of the relay.
 func BenchmarkTTYRelay(b *testing.B) {
+	dd, err := exec.LookPath("dd")
+	if err != nil {
+		b.Skip("no dd")
+	}
 	master, slavePath, err := console.NewPty()
 	if err != nil {
 		b.Fatal(err)
 	}
-	slave, err := os.OpenFile(slavePath, os.O_RDWR, 0)
+	sfd, err := unix.Open(slavePath, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
+	slave := os.NewFile(uintptr(sfd), slavePath)
 	defer slave.Close()
-	// Raw mode: no newline translation, so bytes in equal bytes out.
+	// Raw output: no newline translation, so bytes in equal bytes out.
 	if err := console.ClearONLCR(slave.Fd()); err != nil {
 		b.Fatal(err)
 	}
@@ -60,12 +71,25 @@ func BenchmarkTTYRelay(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer i.Close()
-	client, err := os.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
+	const chunk = 32 << 10
+	b.SetBytes(chunk)
+	b.ResetTimer()
+	// The client is another process too, as containerd is.
+	client := exec.Command("head", "-c", strconv.Itoa(b.N*chunk), path)
+	if err := client.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer client.Close()
-	benchCopy(b, slave, client)
+	writer := exec.Command(dd, "if=/dev/zero", "bs=32k", "count="+strconv.Itoa(b.N))
+	writer.Stdout = slave
+	if err := writer.Start(); err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if err := writer.Wait(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func mkfifoB(b *testing.B) string {
