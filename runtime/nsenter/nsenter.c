@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -110,6 +111,16 @@ __attribute__((constructor)) static void raind_nsenter(void)
 	if (fdstr == NULL)
 		return;
 	sync_fd = atoi(fdstr);
+
+	// From here until execve of the user's program this process runs the
+	// shim's own binary inside the container. Not dumpable, its
+	// /proc/<pid> (exe, fds, memory) is closed to the container's
+	// processes, which is what the /proc/self/exe overwrite of
+	// CVE-2019-5736 needs; execve makes the user's program dumpable again.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		fprintf(stderr, "raind: prctl(PR_SET_DUMPABLE): %s\n", strerror(errno));
+		_exit(1);
+	}
 	if (sync_fd < 3 || fcntl(sync_fd, F_GETFD) < 0) {
 		fprintf(stderr, "raind: bad _RAIND_SYNC_FD %s\n", fdstr);
 		_exit(1);

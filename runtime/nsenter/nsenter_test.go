@@ -23,7 +23,8 @@ func TestChildReport(t *testing.T) {
 		l, _ := os.Readlink("/proc/self/ns/" + kind)
 		return l
 	}
-	fmt.Printf("pid=%d mnt=%s uts=%s net=%s ipc=%s\n", os.Getpid(), ns("mnt"), ns("uts"), ns("net"), ns("ipc"))
+	dumpable, _ := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	fmt.Printf("pid=%d mnt=%s uts=%s net=%s ipc=%s dumpable=%d\n", os.Getpid(), ns("mnt"), ns("uts"), ns("net"), ns("ipc"), dumpable)
 }
 
 func needRoot(t *testing.T) {
@@ -100,6 +101,10 @@ func TestNewNamespacesAndFork(t *testing.T) {
 	}
 	if field(out, "uts") == self || field(out, "uts") == "" {
 		t.Errorf("uts namespace not new: %q", out)
+	}
+	// Closed to the container until execve (CVE-2019-5736).
+	if field(out, "dumpable") != "0" {
+		t.Errorf("child is dumpable: %q", out)
 	}
 }
 
