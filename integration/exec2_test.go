@@ -188,3 +188,41 @@ func TestExecPreconditions(t *testing.T) {
 		t.Errorf("exec in a stopped container: %v", err)
 	}
 }
+
+// TestNoFDLeak: a container's init and its execs start with fds 0, 1 and 2
+// only (ls itself holds the 3 it lists /proc/self/fd with).
+func TestNoFDLeak(t *testing.T) {
+	const want = "0 1 2 3"
+	both(t, nil, nil, []string{"sh", "-c", "echo $(ls /proc/self/fd)"}, func(t *testing.T, r result) {
+		if strings.TrimSpace(r.stdout) != want {
+			t.Fatalf("init fds %q, want %q (stderr %q)", r.stdout, want, r.stderr)
+		}
+	})
+	ctx, _, task := runningContainer(t)
+	for _, tty := range []bool{false, true} {
+		spec, _ := task.Spec(ctx)
+		p := *spec.Process
+		p.Args = []string{"sh", "-c", "echo $(ls /proc/self/fd)"}
+		p.Terminal = tty
+		var out syncBuffer
+		opts := []cio.Opt{cio.WithStreams(nil, &out, &out)}
+		if tty {
+			opts = append(opts, cio.WithTerminal)
+		}
+		proc, err := task.Exec(ctx, fmt.Sprintf("fds-%v", tty), &p, cio.NewCreator(opts...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, _ := proc.Wait(ctx)
+		if err := proc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-ch
+		if _, err := proc.Delete(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(clean(out.String())); got != want {
+			t.Fatalf("exec (tty %v) fds %q, want %q", tty, got, want)
+		}
+	}
+}
