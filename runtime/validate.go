@@ -11,6 +11,7 @@ import (
 // is a promise about the container (a security profile, a hook that sets
 // up its network); running without it would be a silent downgrade.
 func validateSpec(spec *specs.Spec) error {
+	//lint:ignore SA1019 prestart is deprecated, but specs still carry it and it must not be ignored
 	if h := spec.Hooks; h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0 || len(h.CreateContainer) > 0 ||
 		len(h.StartContainer) > 0 || len(h.Poststart) > 0 || len(h.Poststop) > 0) {
 		return fmt.Errorf("OCI hooks: %w", errdefs.ErrNotImplemented)
@@ -22,7 +23,7 @@ func validateSpec(spec *specs.Spec) error {
 		case l.MountLabel != "":
 			return fmt.Errorf("SELinux mount labels: %w", errdefs.ErrNotImplemented)
 		case l.IntelRdt != nil:
-			return fmt.Errorf("Intel RDT: %w", errdefs.ErrNotImplemented)
+			return fmt.Errorf("intelRdt settings: %w", errdefs.ErrNotImplemented)
 		case l.Personality != nil:
 			return fmt.Errorf("personality: %w", errdefs.ErrNotImplemented)
 		case len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0:
