@@ -32,12 +32,14 @@ const (
 	ns    = "raind-bench"
 )
 
-var runtimes = []string{raind, runc}
+// runtimes are compared in this order in every interleaved round.
+var runtimes = [...]string{raind, runc}
 
 type env struct {
 	repo, cache, dir, sock string
 	client                 *containerd.Client
 	rootfs                 string
+	seq                    int // for container ids; the runs are sequential
 }
 
 func main() {
@@ -176,11 +178,9 @@ func (e *env) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), 5*time.Minute)
 }
 
-var seq int
-
 func (e *env) id(prefix string) string {
-	seq++
-	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), seq)
+	e.seq++
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), e.seq)
 }
 
 func (e *env) newContainer(ctx context.Context, runtime, id string, opts ...oci.SpecOpts) (containerd.Container, error) {

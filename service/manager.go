@@ -28,7 +28,8 @@ import (
 	"github.com/raind/raind/runtime"
 )
 
-// Version is raind's version, set at build time.
+// Version is raind's version. The linker sets it (-X, see the Makefile),
+// which needs a variable; nothing changes it at run time.
 var Version = "0.1.0-dev"
 
 // groupAnnotation puts the containers of one pod in one shim.

@@ -29,6 +29,7 @@ import (
 	"github.com/raind/raind/process"
 )
 
+// empty is the reply of RPCs with nothing to say; it is never modified.
 var empty = &ptypes.Empty{}
 
 func toGRPC(err error) error {
