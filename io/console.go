@@ -28,14 +28,14 @@ const eot = 0x04
 // a pty master and caps the relay near 1 MB/s). No thread blocks per
 // terminal.
 type relay struct {
-	epoller *console.Epoller
-	master  *console.EpollConsole
-	stdin   *os.File // FIFO read end, nil without stdin
-	stdout  *os.File // FIFO write end, nil without stdout
-	exited  chan struct{}
-	exitMu  sync.Once
-	closeMu sync.Once
-	closed  chan struct{}
+	epoller   *console.Epoller
+	master    *console.EpollConsole
+	stdin     *os.File // FIFO read end, nil without stdin
+	stdout    *os.File // FIFO write end, nil without stdout
+	exited    chan struct{}
+	exitOnce  sync.Once
+	closeOnce sync.Once
+	closed    chan struct{}
 	// drainOver closes consoleDrainTimeout after the exit.
 	drainOver chan struct{}
 	outDone   chan struct{}
@@ -119,7 +119,7 @@ func (i *IO) ProcessExited() {
 	if r == nil {
 		return
 	}
-	r.exitMu.Do(r.shutdown)
+	r.exitOnce.Do(r.shutdown)
 }
 
 func (r *relay) shutdown() {
@@ -233,7 +233,7 @@ func (r *relay) close() {
 		}
 		return
 	}
-	r.exitMu.Do(r.shutdown)
+	r.exitOnce.Do(r.shutdown)
 	<-r.outDone
 	if r.stdin != nil {
 		r.stdin.Close()

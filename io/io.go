@@ -135,7 +135,7 @@ func (i *IO) Close() error {
 	i.CloseStdin()
 	i.ProcessExited()
 	if i.tty != nil {
-		i.tty.closeMu.Do(i.tty.close)
+		i.tty.closeOnce.Do(i.tty.close)
 	}
 	i.mu.Lock()
 	holds := i.holds

@@ -126,13 +126,9 @@ func prepare(cfg *initConfig) (string, error) {
 	if !filepath.IsAbs(cwd) {
 		return "", fmt.Errorf("cwd %q is not absolute", cwd)
 	}
-	if fi, err := os.Stat(cwd); err != nil {
-		return "", fmt.Errorf("cwd %q: %w", cwd, err)
-	} else if !fi.IsDir() {
-		return "", fmt.Errorf("cwd %q is not a directory", cwd)
-	}
+	// chdir itself reports a missing cwd or one that is not a directory.
 	if err := unix.Chdir(cwd); err != nil {
-		return "", fmt.Errorf("chdir %q: %w", cwd, err)
+		return "", fmt.Errorf("cwd %q: %w", cwd, err)
 	}
 	return lookPath(proc.Args[0], proc.Env)
 }

@@ -91,10 +91,7 @@ func (p *Process) awaitExec(ctx context.Context) error {
 		}
 		return fmt.Errorf("waiting for exec of %d: %w", p.pid, err)
 	}
-	if m.Type == msgError {
-		return fmt.Errorf("start process: %s: %w", m.Error, errdefs.ErrFailedPrecondition)
-	}
-	return fmt.Errorf("start process: unexpected message %q", m.Type)
+	return fmt.Errorf("start process: %w", childFailure(m))
 }
 
 // spawnRequest is one re-exec of the runtime binary as a container process.
@@ -109,19 +106,10 @@ type spawnRequest struct {
 // spawn starts the child, learns its pid from the constructor, sends its
 // config and waits until it is ready (init) or has run execve (exec).
 func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	conn, childFile, err := socketPair("sync")
 	if err != nil {
-		return nil, fmt.Errorf("sync socketpair: %w", err)
+		return nil, err
 	}
-	parentFile := os.NewFile(uintptr(fds[0]), "sync-parent")
-	childFile := os.NewFile(uintptr(fds[1]), "sync-child")
-	conn, err := net.FileConn(parentFile)
-	parentFile.Close()
-	if err != nil {
-		childFile.Close()
-		return nil, fmt.Errorf("sync socket: %w", err)
-	}
-
 	req.ns.SyncFD = 3
 	env, err := req.ns.Env()
 	if err != nil {
@@ -133,23 +121,13 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 	var consoleConn *net.UnixConn
 	var consoleChild *os.File
 	if req.config.Process.Terminal {
-		cfds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		c, cf, err := socketPair("console")
 		if err != nil {
 			childFile.Close()
 			conn.Close()
-			return nil, fmt.Errorf("console socketpair: %w", err)
+			return nil, err
 		}
-		pf := os.NewFile(uintptr(cfds[0]), "console-parent")
-		c, err := net.FileConn(pf)
-		pf.Close()
-		consoleChild = os.NewFile(uintptr(cfds[1]), "console-child")
-		if err != nil {
-			consoleChild.Close()
-			childFile.Close()
-			conn.Close()
-			return nil, fmt.Errorf("console socket: %w", err)
-		}
-		consoleConn = c.(*net.UnixConn)
+		consoleConn, consoleChild = c.(*net.UnixConn), cf
 		defer consoleConn.Close()
 		extra = append(extra, consoleChild)
 		req.config.ConsoleFD = consoleFD
@@ -216,7 +194,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 			// The child says why on the sync socket, if it got that far.
 			var m message
 			if derr := p.dec.Decode(&m); derr == nil && m.Type == msgError {
-				err = fmt.Errorf("%s: %w", m.Error, errdefs.ErrFailedPrecondition)
+				err = childFailure(m)
 			}
 			return fail(err)
 		}
@@ -232,13 +210,37 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 	if err := p.dec.Decode(&m); err != nil {
 		return fail(fmt.Errorf("init %d died while preparing the container: %w", pid, err))
 	}
-	switch m.Type {
-	case msgReady:
+	if m.Type == msgReady {
 		return p, nil
-	case msgError:
-		return fail(fmt.Errorf("%s: %w", m.Error, errdefs.ErrFailedPrecondition))
 	}
-	return fail(fmt.Errorf("unexpected message %q from init", m.Type))
+	return fail(childFailure(m))
+}
+
+// childFailure is the error a child reported, or a protocol error for any
+// other message where success or an error was due.
+func childFailure(m message) error {
+	if m.Type == msgError {
+		return fmt.Errorf("%s: %w", m.Error, errdefs.ErrFailedPrecondition)
+	}
+	return fmt.Errorf("unexpected message %q from the container process", m.Type)
+}
+
+// socketPair returns our end of a close-on-exec stream socketpair as a
+// net.Conn and the child's end as a file for exec.Cmd.ExtraFiles.
+func socketPair(name string) (net.Conn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s socketpair: %w", name, err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), name+"-parent")
+	child := os.NewFile(uintptr(fds[1]), name+"-child")
+	conn, err := net.FileConn(parent)
+	parent.Close()
+	if err != nil {
+		child.Close()
+		return nil, nil, fmt.Errorf("%s socket: %w", name, err)
+	}
+	return conn, child, nil
 }
 
 // closeOnDone makes blocking socket I/O honour ctx.

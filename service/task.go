@@ -216,12 +216,8 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	}
 	code, at := c.init.Exit()
 	s.mu.Lock()
-	// Execs the client never deleted still hold their FIFO ends.
-	for id, e := range c.execs {
-		if err := e.proc.Delete(); err != nil {
-			log.G(ctx).WithError(err).WithField("exec", id).Warn("releasing exec of a deleted container")
-		}
-	}
+	execs := c.execs
+	c.execs = nil
 	delete(s.containers, r.ID)
 	delete(s.byPid, c.init.Pid())
 	s.send(&eventstypes.TaskDelete{
@@ -232,6 +228,13 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		ExitedAt:    protobuf.ToTimestamp(at),
 	})
 	s.mu.Unlock()
+	// Execs the client never deleted still hold their FIFO ends; closing
+	// them may wait for a terminal to drain, so not under s.mu.
+	for id, e := range execs {
+		if err := e.proc.Delete(); err != nil {
+			log.G(ctx).WithError(err).WithField("exec", id).Warn("releasing exec of a deleted container")
+		}
+	}
 	return &taskAPI.DeleteResponse{
 		Pid:        uint32(c.init.Pid()),
 		ExitStatus: uint32(code),
