@@ -195,6 +195,9 @@ func (e *env) lifecycle(n int) (row, error) {
 	ctx, cancel := e.ctx()
 	defer cancel()
 	r := row{name: "task lifecycle of /bin/true (Go client)", unit: "ms"}
+	// Per-phase times, to show where the lifecycle goes.
+	phases := []string{"create", "start", "exit", "delete"}
+	per := map[string]map[string][]float64{raind: {}, runc: {}}
 	for i := 0; i < n+2; i++ {
 		for _, rt := range runtimes {
 			c, err := e.newContainer(ctx, rt, e.id("life"), oci.WithProcessArgs("/bin/true"))
@@ -206,18 +209,25 @@ func (e *env) lifecycle(n int) (row, error) {
 			if err != nil {
 				return r, fmt.Errorf("%s: %w", rt, err)
 			}
+			t1 := time.Now()
 			ch, _ := task.Wait(ctx)
 			if err := task.Start(ctx); err != nil {
 				return r, err
 			}
+			t2 := time.Now()
 			<-ch
+			t3 := time.Now()
 			if _, err := task.Delete(ctx); err != nil {
 				return r, err
 			}
-			d := ms(time.Since(t0))
+			t4 := time.Now()
+			d := ms(t4.Sub(t0))
 			_ = c.Delete(ctx)
 			if i < 2 {
 				continue // warm-up
+			}
+			for j, p := range []time.Duration{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)} {
+				per[rt][phases[j]] = append(per[rt][phases[j]], ms(p))
 			}
 			if rt == raind {
 				r.raind = append(r.raind, d)
@@ -225,6 +235,9 @@ func (e *env) lifecycle(n int) (row, error) {
 				r.runc = append(r.runc, d)
 			}
 		}
+	}
+	for _, p := range phases {
+		fmt.Fprintf(os.Stderr, "  lifecycle phase %s: raind %.1f ms, runc shim %.1f ms (medians)\n", p, pct(per[raind][p], 50), pct(per[runc][p], 50))
 	}
 	return r, nil
 }

@@ -147,7 +147,7 @@ cleanup_tasks() {
 stray_shims() {
   local p cmdline
   for p in /proc/[0-9]*; do
-    cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
     [[ $cmdline == *containerd-shim-* ]] || continue
     [[ "$cmdline " == *"-address $SOCK "* ]] && echo "${p#/proc/}"
   done

@@ -4,10 +4,10 @@ import (
 	"syscall"
 	"time"
 
-	eventstypes "github.com/containerd/containerd/api/events"
-	"github.com/containerd/containerd/v2/pkg/protobuf"
 	runc "github.com/containerd/go-runc"
 	"github.com/containerd/log"
+
+	"github.com/raind/raind/service/taskpb"
 )
 
 // unclaimedLimit bounds the exits kept for pids that are not registered
@@ -92,12 +92,12 @@ func (s *service) publishExit(t *tracked, e runc.Exit) {
 }
 
 func (s *service) sendExit(t *tracked, e runc.Exit) {
-	s.send(&eventstypes.TaskExit{
+	s.send(&taskpb.TaskExit{
 		ContainerID: t.containerID,
 		ID:          t.id,
 		Pid:         uint32(t.pid),
 		ExitStatus:  uint32(e.Status),
-		ExitedAt:    protobuf.ToTimestamp(e.Timestamp),
+		ExitedAt:    e.Timestamp,
 	})
 }
 
@@ -131,7 +131,7 @@ func (s *service) register(t *tracked, since time.Time) {
 }
 
 // published sends the start event of t, then its exit if that came first.
-func (s *service) published(t *tracked, start any) {
+func (s *service) published(t *tracked, start taskpb.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.send(start)
@@ -144,6 +144,6 @@ func (s *service) published(t *tracked, start any) {
 }
 
 // send queues an event; the forwarder publishes them in this order.
-func (s *service) send(e any) {
+func (s *service) send(e taskpb.Event) {
 	s.events <- e
 }

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	eventstypes "github.com/containerd/containerd/api/events"
 	runc "github.com/containerd/go-runc"
+
+	"github.com/raind/raind/service/taskpb"
 )
 
 type fakeProc struct {
@@ -62,11 +63,11 @@ func TestExitBeforeStartWaits(t *testing.T) {
 	s.register(tr, time.Now())
 	s.ec <- runc.Exit{Pid: 100, Status: 3, Timestamp: time.Now()}
 	noEvent(t, s)
-	s.published(tr, &eventstypes.TaskStart{ContainerID: "c", Pid: 100})
-	if _, ok := nextEvent(t, s).(*eventstypes.TaskStart); !ok {
+	s.published(tr, &taskpb.TaskStart{ContainerID: "c", Pid: 100})
+	if _, ok := nextEvent(t, s).(*taskpb.TaskStart); !ok {
 		t.Fatal("first event is not TaskStart")
 	}
-	ex, ok := nextEvent(t, s).(*eventstypes.TaskExit)
+	ex, ok := nextEvent(t, s).(*taskpb.TaskExit)
 	if !ok || ex.ExitStatus != 3 || ex.Pid != 100 {
 		t.Fatalf("second event %+v", ex)
 	}
@@ -82,10 +83,10 @@ func TestExitAfterStart(t *testing.T) {
 	p := &fakeProc{}
 	tr := &tracked{containerID: "c", id: "c", pid: 101, target: p}
 	s.register(tr, time.Now())
-	s.published(tr, &eventstypes.TaskStart{ContainerID: "c", Pid: 101})
+	s.published(tr, &taskpb.TaskStart{ContainerID: "c", Pid: 101})
 	nextEvent(t, s)
 	s.ec <- runc.Exit{Pid: 101, Status: 0, Timestamp: time.Now()}
-	if _, ok := nextEvent(t, s).(*eventstypes.TaskExit); !ok {
+	if _, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok {
 		t.Fatal("no TaskExit")
 	}
 	// A second exit for a reused pid is not this process's.
@@ -127,9 +128,9 @@ func TestUnclaimedExits(t *testing.T) {
 		t.Fatalf("early exit not claimed: %+v", early)
 	}
 	noEvent(t, s)
-	s.published(tr, &eventstypes.TaskStart{})
+	s.published(tr, &taskpb.TaskStart{})
 	nextEvent(t, s)
-	if _, ok := nextEvent(t, s).(*eventstypes.TaskExit); !ok {
+	if _, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok {
 		t.Fatal("no TaskExit after start")
 	}
 }

@@ -2,9 +2,12 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,19 +16,14 @@ import (
 	"syscall"
 	"time"
 
-	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
-	"github.com/containerd/containerd/api/types"
-	"github.com/containerd/containerd/v2/core/mount"
-	"github.com/containerd/containerd/v2/defaults"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"github.com/raind/raind/runtime"
+	"github.com/raind/raind/runtime/mount"
+	"github.com/raind/raind/service/taskpb"
 )
 
 // Version is raind's version. The linker sets it (-X, see the Makefile),
@@ -38,62 +36,56 @@ const groupAnnotation = "io.kubernetes.cri.sandbox-id"
 // initPidFile records the init's pid in the bundle for the delete action.
 const initPidFile = "init.pid"
 
-// NewManager returns the shim.Shim behind the start, delete and -info
-// actions.
-func NewManager(name string) shim.Shim {
-	return manager{name: name}
-}
+// defaultSocketDir is where shim sockets go when containerd names no
+// directory; it is containerd's own default.
+const defaultSocketDir = "/run/containerd/s"
 
+// featuresTypeURL is the typeurl containerd registers for runtime-spec
+// Features.
+const featuresTypeURL = "types.containerd.io/opencontainers/runtime-spec/1/features/Features"
+
+// manager runs the short-lived shim actions: start, delete and -info.
 type manager struct{ name string }
 
-func (m manager) Name() string { return m.name }
-
-// Start launches the long-running shim, or points containerd at the shim
+// start launches the long-running shim, or points containerd at the shim
 // already serving the container's group.
-func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ *bootapi.BootstrapResult, retErr error) {
-	id := params.GetInstanceID()
-	ns, err := namespaces.NamespaceRequired(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (m manager) start(ctx context.Context, params *taskpb.BootstrapParams) (_ *taskpb.BootstrapResult, retErr error) {
+	id := params.InstanceID
 	grouping := id
 	if spec, err := readSpec("."); err == nil {
 		if g := spec.Annotations[groupAnnotation]; g != "" {
 			grouping = g
 		}
 	}
-	socketDir := params.GetSocketDir()
+	socketDir := params.SocketDir
 	if socketDir == "" {
-		socketDir = filepath.Join(defaults.DefaultStateDir, "s")
+		socketDir = defaultSocketDir
 	}
-	result := &bootapi.BootstrapResult{Version: 3, Protocol: "ttrpc"}
-	address, err := shim.CreateSocketAddress(ctx, socketDir, params.GetContainerdGrpcAddress(), grouping, false)
+	result := &taskpb.BootstrapResult{Version: 3, Protocol: "ttrpc"}
+	address := socketAddress(socketDir, params.ContainerdGrpcAddress, params.Namespace, grouping)
+	listener, err := newSocket(address)
 	if err != nil {
-		return nil, err
-	}
-	listener, err := shim.NewSocket(address)
-	if err != nil {
-		if !shim.SocketEaddrinuse(err) {
+		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("create shim socket: %w", err)
 		}
-		if shim.CanConnect(address) {
+		if canConnect(address) {
 			result.Address = address
 			return result, nil
 		}
-		if err := shim.RemoveSocket(address); err != nil {
+		if err := removeSocketAddress(address); err != nil {
 			return nil, fmt.Errorf("remove stale shim socket: %w", err)
 		}
-		if listener, err = shim.NewSocket(address); err != nil {
+		if listener, err = newSocket(address); err != nil {
 			return nil, fmt.Errorf("create shim socket: %w", err)
 		}
 	}
 	defer func() {
 		if retErr != nil {
-			listener.Close()
-			_ = shim.RemoveSocket(address)
+			_ = removeSocketAddress(address)
 		}
 	}()
 	f, err := listener.File()
+	listener.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -103,17 +95,15 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 	if err != nil {
 		return nil, err
 	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"-namespace", ns, "-id", id, "-address", params.GetContainerdGrpcAddress()}
-	if params.GetLogLevel() <= bootapi.LogLevel_LOG_LEVEL_DEBUG {
+	args := []string{"-namespace", params.Namespace, "-id", id, "-address", params.ContainerdGrpcAddress}
+	if params.LogLevel <= taskpb.LogLevelDebug {
 		args = append(args, "-debug")
 	}
 	cmd := exec.Command(self, args...)
-	cmd.Dir = cwd
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	if params.ContainerdTtrpcAddress != "" {
+		cmd.Env = append(cmd.Env, "TTRPC_ADDRESS="+params.ContainerdTtrpcAddress)
+	}
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -123,11 +113,11 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 	// nothing here waits for it.
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
-	if err := shim.AdjustOOMScore(pid); err != nil {
+	if err := adjustOOMScore(pid); err != nil {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		return nil, fmt.Errorf("adjust shim oom score: %w", err)
 	}
-	if err := shim.WritePidFile("shim.pid", pid); err != nil {
+	if err := writePidFile("shim.pid", pid); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile("address", []byte(address), 0o600); err != nil {
@@ -137,15 +127,15 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 	return result, nil
 }
 
-// Stop cleans up after a shim that is gone: it kills what is left in the
+// stop cleans up after a shim that is gone: it kills what is left in the
 // container's cgroup, unmounts the rootfs and removes the cgroup. Running it
-// twice does no harm.
-func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return shim.StopStatus{}, err
+// twice does no harm, and it always answers.
+func (m manager) stop(ctx context.Context, bundle, id string) *taskpb.DeleteResponse {
+	if bundle == "" {
+		if cwd, err := os.Getwd(); err == nil {
+			bundle = filepath.Join(filepath.Dir(cwd), id)
+		}
 	}
-	bundle := filepath.Join(filepath.Dir(cwd), id)
 	spec, err := readSpec(bundle)
 	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		log.G(ctx).WithError(err).Warn("reading spec for cleanup")
@@ -155,28 +145,106 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 			log.G(ctx).WithError(err).Warn("cleaning up container cgroup")
 		}
 	}
-	if err := mount.UnmountRecursive(filepath.Join(bundle, "rootfs"), 0); err != nil {
+	if err := mount.UnmountRecursive(filepath.Join(bundle, "rootfs")); err != nil {
 		log.G(ctx).WithError(err).Warn("unmount rootfs")
 	}
 	pid := 0
 	if b, err := os.ReadFile(filepath.Join(bundle, initPidFile)); err == nil {
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	return shim.StopStatus{Pid: pid, ExitStatus: 128 + int(syscall.SIGKILL), ExitedAt: time.Now()}, nil
+	return &taskpb.DeleteResponse{Pid: uint32(pid), ExitStatus: 128 + uint32(syscall.SIGKILL), ExitedAt: time.Now()}
 }
 
-// Info describes raind and what it really supports.
-func (m manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeInfo, error) {
-	info := &types.RuntimeInfo{
-		Name:    m.name,
-		Version: &types.RuntimeVersion{Version: Version},
-	}
-	f, err := typeurl.MarshalAnyToProto(Features())
+// runtimeInfo is the -info answer: raind's name, version and features.
+func runtimeInfo(name string) ([]byte, error) {
+	b, err := json.Marshal(Features())
 	if err != nil {
 		return nil, fmt.Errorf("marshal features: %w", err)
 	}
-	info.Features = f
-	return info, nil
+	info := &taskpb.RuntimeInfo{
+		Name:     name,
+		Version:  &taskpb.RuntimeVersion{Version: Version},
+		Features: &taskpb.Any{TypeURL: featuresTypeURL, Value: b},
+	}
+	return info.Marshal(), nil
+}
+
+// socketAddress names the shim socket after containerd's address, the
+// namespace and the group, so that every container of a pod finds the same
+// shim and two containerds never share one.
+func socketAddress(dir, containerdAddress, namespace, group string) string {
+	d := sha256.Sum256([]byte(filepath.Join(containerdAddress, namespace, group)))
+	return "unix://" + filepath.Join(dir, hex.EncodeToString(d[:]))
+}
+
+func socketPath(address string) string {
+	return strings.TrimPrefix(address, "unix://")
+}
+
+func newSocket(address string) (*net.UnixListener, error) {
+	path := socketPath(address)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("mkdir %s: %w", filepath.Dir(path), err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	ul := l.(*net.UnixListener)
+	// The daemon inherits the socket; this process must not unlink it when
+	// it closes its copy.
+	ul.SetUnlinkOnClose(false)
+	return ul, nil
+}
+
+func removeSocketAddress(address string) error {
+	if err := os.Remove(socketPath(address)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+func canConnect(address string) bool {
+	c, err := net.DialTimeout("unix", socketPath(address), 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// adjustOOMScore makes the shim a little more killable than containerd, so
+// that the OOM killer takes a shim before the daemon that manages them all.
+func adjustOOMScore(pid int) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", os.Getppid()))
+	if err != nil {
+		return err
+	}
+	score, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return err
+	}
+	score = min(score+1, 1000)
+	err = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte(strconv.Itoa(score)), 0)
+	if os.IsPermission(err) && os.Geteuid() != 0 {
+		return nil
+	}
+	return err
+}
+
+// writePidFile writes through a rename so that a reader never sees a
+// partial pid.
+func writePidFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Features lists the runtime-spec features raind implements today.

@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/containerd/console"
-	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
-	"github.com/containerd/containerd/v2/core/runtime"
-	"github.com/containerd/containerd/v2/pkg/shim"
-	"github.com/containerd/containerd/v2/pkg/shutdown"
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	runc "github.com/containerd/go-runc"
 	"github.com/containerd/log"
-	"github.com/containerd/ttrpc"
 
 	"github.com/raind/raind/process"
+	"github.com/raind/raind/service/taskpb"
 )
 
 // container is one container served by this shim; its fields are guarded
@@ -46,24 +43,27 @@ func (c *container) runningExecs() int {
 
 // service implements the task API for every container of one shim.
 type service struct {
+	namespace string
+
 	mu         sync.Mutex
 	containers map[string]*container
 	creating   map[string]struct{}
 	byPid      map[int]*tracked
 	unclaimed  map[int]runc.Exit
 
-	ec       chan runc.Exit
-	events   chan any
-	shutdown shutdown.Service
+	ec     chan runc.Exit
+	events chan any
+	// quit ends the event forwarder once the last events are out.
+	quit chan struct{}
+	// shutdown is closed, once, when the shim has nothing left to serve.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 	// epoller relays every terminal of this shim.
 	epoller *console.Epoller
 }
 
-var _ taskAPI.TTRPCTaskService = (*service)(nil)
-
-// NewTaskService starts exit processing and event forwarding and returns
-// the task service.
-func NewTaskService(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (taskAPI.TTRPCTaskService, error) {
+// newService starts exit processing and event forwarding.
+func newService(ctx context.Context, namespace string, p *publisher, shutdown chan struct{}) (*service, error) {
 	ep, err := console.NewEpoller()
 	if err != nil {
 		return nil, fmt.Errorf("terminal epoll: %w", err)
@@ -74,6 +74,7 @@ func NewTaskService(ctx context.Context, publisher shim.Publisher, sd shutdown.S
 		}
 	}()
 	s := &service{
+		namespace:  namespace,
 		epoller:    ep,
 		containers: make(map[string]*container),
 		creating:   make(map[string]struct{}),
@@ -81,75 +82,53 @@ func NewTaskService(ctx context.Context, publisher shim.Publisher, sd shutdown.S
 		unclaimed:  make(map[int]runc.Exit),
 		ec:         reaper.Default.Subscribe(),
 		events:     make(chan any, 128),
-		shutdown:   sd,
+		quit:       make(chan struct{}),
+		shutdown:   shutdown,
 	}
 	go s.processExits()
-	go s.forward(ctx, publisher)
-	// pkg/shim exits soon after shutdown: hold it until every queued
-	// event, the last TaskDelete above all, has been published.
-	sd.RegisterCallback(func(ctx context.Context) error {
-		f := flush(make(chan struct{}))
-		select {
-		case s.events <- f:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case <-f:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
-	if address, err := shim.ReadAddress("address"); err == nil {
-		sd.RegisterCallback(func(context.Context) error {
-			return shim.RemoveSocket(address)
-		})
-	}
+	go s.forward(ctx, p)
 	return s, nil
-}
-
-// RegisterTTRPC registers the task service.
-func (s *service) RegisterTTRPC(server *ttrpc.Server) error {
-	taskAPI.RegisterTTRPCTaskService(server, s)
-	return nil
 }
 
 // flush, queued among events, is closed once everything before it has been
 // published.
 type flush chan struct{}
 
-// forward publishes events in the order they were sent, and drains the
-// queue at shutdown so that the last TaskDelete is not lost.
-func (s *service) forward(ctx context.Context, publisher shim.Publisher) {
+// forward publishes events in the order they were sent.
+func (s *service) forward(ctx context.Context, p *publisher) {
 	ctx = context.WithoutCancel(ctx)
-	defer publisher.Close()
-	publish := func(e any) {
-		if err := publisher.Publish(ctx, runtime.GetTopic(e), e); err != nil {
-			log.G(ctx).WithError(err).Error("publish event")
-		}
-	}
+	defer p.close()
 	for {
 		select {
 		case e := <-s.events:
-			if f, ok := e.(flush); ok {
-				close(f)
-				continue
-			}
-			publish(e)
-		case <-s.shutdown.Done():
-			for {
-				select {
-				case e := <-s.events:
-					if f, ok := e.(flush); ok {
-						close(f)
-						continue
-					}
-					publish(e)
-				default:
-					return
+			switch e := e.(type) {
+			case flush:
+				close(e)
+			case taskpb.Event:
+				if err := p.publish(ctx, e); err != nil {
+					log.G(ctx).WithError(err).Error("publish event")
 				}
 			}
+		case <-s.quit:
+			return
 		}
 	}
+}
+
+// close waits, at most timeout, until every queued event (the last
+// TaskDelete above all) has been published, then stops the forwarder.
+func (s *service) close(timeout time.Duration) {
+	f := flush(make(chan struct{}))
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case s.events <- f:
+		select {
+		case <-f:
+		case <-t.C:
+		}
+	case <-t.C:
+	}
+	close(s.quit)
+	_ = s.epoller.Close()
 }

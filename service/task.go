@@ -8,36 +8,20 @@ import (
 	"path/filepath"
 	"time"
 
-	eventstypes "github.com/containerd/containerd/api/events"
-	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
-	"github.com/containerd/containerd/api/types/runc/options"
-	"github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/containerd/v2/core/mount"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/protobuf"
-	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
-	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
-	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
-	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	stdio "github.com/raind/raind/io"
 	"github.com/raind/raind/process"
+	"github.com/raind/raind/runtime/mount"
+	"github.com/raind/raind/service/taskpb"
 )
 
 // empty is the reply of RPCs with nothing to say; it is never modified.
-var empty = &ptypes.Empty{}
-
-func toGRPC(err error) error {
-	if err == nil {
-		return nil
-	}
-	return errgrpc.ToGRPC(err)
-}
+var empty = &taskpb.Empty{}
 
 // refusal turns "raind does not implement this part of the spec" into
 // InvalidArgument for Create and Exec: containerd reads Unimplemented from
@@ -116,19 +100,19 @@ func (s *service) getProc(id, execID string) (*container, proc, error) {
 }
 
 // Create creates the container with its init waiting for Start.
-func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *taskAPI.CreateTaskResponse, retErr error) {
+func (s *service) Create(ctx context.Context, r *taskpb.CreateTaskRequest) (_ *taskpb.CreateTaskResponse, retErr error) {
 	if r.ID == "" {
-		return nil, toGRPC(fmt.Errorf("empty container id: %w", errdefs.ErrInvalidArgument))
+		return nil, fmt.Errorf("empty container id: %w", errdefs.ErrInvalidArgument)
 	}
 	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
-		return nil, toGRPC(fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented))
+		return nil, fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented)
 	}
 	s.mu.Lock()
 	_, exists := s.containers[r.ID]
 	_, busy := s.creating[r.ID]
 	if exists || busy {
 		s.mu.Unlock()
-		return nil, toGRPC(fmt.Errorf("container %q: %w", r.ID, errdefs.ErrAlreadyExists))
+		return nil, fmt.Errorf("container %q: %w", r.ID, errdefs.ErrAlreadyExists)
 	}
 	s.creating[r.ID] = struct{}{}
 	s.mu.Unlock()
@@ -140,16 +124,16 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 
 	spec, err := readSpec(r.Bundle)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	if spec.Process != nil && spec.Process.Terminal != r.Terminal {
-		return nil, toGRPC(fmt.Errorf("process.terminal is %v but the task's stdio is for terminal=%v: %w", spec.Process.Terminal, r.Terminal, errdefs.ErrInvalidArgument))
+		return nil, fmt.Errorf("process.terminal is %v but the task's stdio is for terminal=%v: %w", spec.Process.Terminal, r.Terminal, errdefs.ErrInvalidArgument)
 	}
 	mounts := make([]mount.Mount, 0, len(r.Rootfs))
 	for _, m := range r.Rootfs {
 		mounts = append(mounts, mount.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
-	ns, _ := namespaces.Namespace(ctx)
+	ns := s.namespace
 	since := time.Now()
 	init, err := process.NewInit(ctx, process.InitConfig{
 		ID:        r.ID,
@@ -162,9 +146,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		Epoller:   s.epoller,
 	})
 	if err != nil {
-		return nil, toGRPC(refusal(err))
+		return nil, refusal(err)
 	}
-	if err := shim.WritePidFile(filepath.Join(r.Bundle, initPidFile), init.Pid()); err != nil {
+	if err := writePidFile(filepath.Join(r.Bundle, initPidFile), init.Pid()); err != nil {
 		log.G(ctx).WithError(err).Warn("writing init pid file")
 	}
 	c := &container{init: init, execs: map[string]*execEntry{}}
@@ -174,45 +158,45 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 
 	s.mu.Lock()
 	s.containers[r.ID] = c
-	s.send(&eventstypes.TaskCreate{
+	s.send(&taskpb.TaskCreate{
 		ContainerID: r.ID,
 		Bundle:      r.Bundle,
 		Rootfs:      r.Rootfs,
-		IO:          &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+		IO:          &taskpb.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 		Checkpoint:  r.Checkpoint,
 		Pid:         uint32(init.Pid()),
 	})
 	s.mu.Unlock()
-	return &taskAPI.CreateTaskResponse{Pid: uint32(init.Pid())}, nil
+	return &taskpb.CreateTaskResponse{Pid: uint32(init.Pid())}, nil
 }
 
 // Start runs the init's program.
-func (s *service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+func (s *service) Start(ctx context.Context, r *taskpb.StartRequest) (*taskpb.StartResponse, error) {
 	if r.ExecID != "" {
 		return s.startExec(ctx, r)
 	}
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	if err := c.init.Start(ctx); err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
-	s.published(c.track, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(c.init.Pid())})
-	return &taskAPI.StartResponse{Pid: uint32(c.init.Pid())}, nil
+	s.published(c.track, &taskpb.TaskStart{ContainerID: r.ID, Pid: uint32(c.init.Pid())})
+	return &taskpb.StartResponse{Pid: uint32(c.init.Pid())}, nil
 }
 
 // Delete removes the container once its init has exited.
-func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+func (s *service) Delete(ctx context.Context, r *taskpb.DeleteRequest) (*taskpb.DeleteResponse, error) {
 	if r.ExecID != "" {
 		return s.deleteExec(r)
 	}
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	if err := c.init.Delete(ctx); err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	code, at := c.init.Exit()
 	s.mu.Lock()
@@ -220,12 +204,12 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	c.execs = nil
 	delete(s.containers, r.ID)
 	delete(s.byPid, c.init.Pid())
-	s.send(&eventstypes.TaskDelete{
+	s.send(&taskpb.TaskDelete{
 		ContainerID: r.ID,
 		ID:          r.ID,
 		Pid:         uint32(c.init.Pid()),
 		ExitStatus:  uint32(code),
-		ExitedAt:    protobuf.ToTimestamp(at),
+		ExitedAt:    at,
 	})
 	s.mu.Unlock()
 	// Execs the client never deleted still hold their FIFO ends; closing
@@ -235,35 +219,35 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 			log.G(ctx).WithError(err).WithField("exec", id).Warn("releasing exec of a deleted container")
 		}
 	}
-	return &taskAPI.DeleteResponse{
+	return &taskpb.DeleteResponse{
 		Pid:        uint32(c.init.Pid()),
 		ExitStatus: uint32(code),
-		ExitedAt:   protobuf.ToTimestamp(at),
+		ExitedAt:   at,
 	}, nil
 }
 
-func toTaskStatus(st process.Status) task.Status {
+func toTaskStatus(st process.Status) taskpb.Status {
 	switch st {
 	case process.Created:
-		return task.Status_CREATED
+		return taskpb.StatusCreated
 	case process.Running:
-		return task.Status_RUNNING
+		return taskpb.StatusRunning
 	case process.Stopped, process.Deleted:
-		return task.Status_STOPPED
+		return taskpb.StatusStopped
 	}
-	return task.Status_UNKNOWN
+	return taskpb.StatusUnknown
 }
 
 // State reports the init's status.
-func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+func (s *service) State(ctx context.Context, r *taskpb.StateRequest) (*taskpb.StateResponse, error) {
 	c, p, err := s.getProc(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	st := p.Status()
 	code, at := p.Exit()
 	io := p.Stdio()
-	resp := &taskAPI.StateResponse{
+	resp := &taskpb.StateResponse{
 		ID:         r.ID,
 		ExecID:     r.ExecID,
 		Bundle:     c.init.Bundle(),
@@ -276,57 +260,57 @@ func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 		ExitStatus: uint32(code),
 	}
 	if st >= process.Stopped {
-		resp.ExitedAt = protobuf.ToTimestamp(at)
+		resp.ExitedAt = at
 	}
 	return resp, nil
 }
 
 // Wait blocks until the init exits.
-func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
+func (s *service) Wait(ctx context.Context, r *taskpb.WaitRequest) (*taskpb.WaitResponse, error) {
 	_, p, err := s.getProc(r.ID, r.ExecID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	select {
 	case <-p.Done():
 	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
+		return nil, ctx.Err()
 	}
 	code, at := p.Exit()
-	return &taskAPI.WaitResponse{ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil
+	return &taskpb.WaitResponse{ExitStatus: uint32(code), ExitedAt: at}, nil
 }
 
 // Kill signals the init, or every process of the container.
-func (s *service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*ptypes.Empty, error) {
+func (s *service) Kill(ctx context.Context, r *taskpb.KillRequest) (*taskpb.Empty, error) {
 	if r.Signal == 0 || r.Signal > 64 {
-		return nil, toGRPC(fmt.Errorf("signal %d: %w", r.Signal, errdefs.ErrInvalidArgument))
+		return nil, fmt.Errorf("signal %d: %w", r.Signal, errdefs.ErrInvalidArgument)
 	}
 	if r.ExecID != "" {
 		_, e, err := s.getExec(r.ID, r.ExecID)
 		if err != nil {
-			return nil, toGRPC(err)
+			return nil, err
 		}
-		return empty, toGRPC(e.proc.Kill(unix.Signal(r.Signal)))
+		return empty, e.proc.Kill(unix.Signal(r.Signal))
 	}
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	if err := c.init.Kill(ctx, unix.Signal(r.Signal), r.All); err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	return empty, nil
 }
 
 // Pids lists the container's processes.
-func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
+func (s *service) Pids(ctx context.Context, r *taskpb.PidsRequest) (*taskpb.PidsResponse, error) {
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	pids, err := c.init.Pids()
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	execByPid := map[int]string{}
 	s.mu.Lock()
@@ -336,15 +320,12 @@ func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 		}
 	}
 	s.mu.Unlock()
-	resp := &taskAPI.PidsResponse{}
+	resp := &taskpb.PidsResponse{}
 	for _, pid := range pids {
-		info := &task.ProcessInfo{Pid: uint32(pid)}
+		info := &taskpb.ProcessInfo{Pid: uint32(pid)}
 		if id, ok := execByPid[pid]; ok {
-			a, err := typeurl.MarshalAnyToProto(&options.ProcessDetails{ExecID: id})
-			if err != nil {
-				return nil, toGRPC(fmt.Errorf("marshal process details: %w", err))
-			}
-			info.Info = a
+			d := &taskpb.ProcessDetails{ExecID: id}
+			info.Info = &taskpb.Any{TypeURL: d.TypeURL(), Value: d.Marshal()}
 		}
 		resp.Processes = append(resp.Processes, info)
 	}
@@ -352,27 +333,27 @@ func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 }
 
 // CloseIO closes the init's stdin.
-func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptypes.Empty, error) {
+func (s *service) CloseIO(ctx context.Context, r *taskpb.CloseIORequest) (*taskpb.Empty, error) {
 	if !r.Stdin {
 		return empty, nil
 	}
 	if r.ExecID != "" {
 		_, e, err := s.getExec(r.ID, r.ExecID)
 		if err != nil {
-			return nil, toGRPC(err)
+			return nil, err
 		}
-		return empty, toGRPC(e.proc.CloseIO())
+		return empty, e.proc.CloseIO()
 	}
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
-	return empty, toGRPC(c.init.CloseIO())
+	return empty, c.init.CloseIO()
 }
 
 // Connect returns the shim's and the task's pids.
-func (s *service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
-	resp := &taskAPI.ConnectResponse{ShimPid: uint32(os.Getpid())}
+func (s *service) Connect(ctx context.Context, r *taskpb.ConnectRequest) (*taskpb.ConnectResponse, error) {
+	resp := &taskpb.ConnectResponse{ShimPid: uint32(os.Getpid())}
 	if c, err := s.get(r.ID); err == nil {
 		resp.TaskPid = uint32(c.init.Pid())
 	}
@@ -380,58 +361,58 @@ func (s *service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*task
 }
 
 // Shutdown stops the shim once it serves no container.
-func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*ptypes.Empty, error) {
+func (s *service) Shutdown(ctx context.Context, r *taskpb.ShutdownRequest) (*taskpb.Empty, error) {
 	s.mu.Lock()
 	n := len(s.containers) + len(s.creating)
 	s.mu.Unlock()
 	if n > 0 {
 		return empty, nil
 	}
-	s.shutdown.Shutdown()
+	s.shutdownOnce.Do(func() { close(s.shutdown) })
 	return empty, nil
 }
 
 func notImplemented(what string) error {
-	return toGRPC(fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented))
+	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
 }
 
 // ResizePty sets the window size of a terminal process.
-func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
+func (s *service) ResizePty(ctx context.Context, r *taskpb.ResizePtyRequest) (*taskpb.Empty, error) {
 	if r.ExecID != "" {
 		_, e, err := s.getExec(r.ID, r.ExecID)
 		if err != nil {
-			return nil, toGRPC(err)
+			return nil, err
 		}
-		return empty, toGRPC(e.proc.Resize(r.Width, r.Height))
+		return empty, e.proc.Resize(r.Width, r.Height)
 	}
 	c, err := s.get(r.ID)
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
-	return empty, toGRPC(c.init.Resize(r.Width, r.Height))
+	return empty, c.init.Resize(r.Width, r.Height)
 }
 
 // Pause is not implemented yet.
-func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*ptypes.Empty, error) {
+func (s *service) Pause(ctx context.Context, r *taskpb.PauseRequest) (*taskpb.Empty, error) {
 	return nil, notImplemented("pause")
 }
 
 // Resume is not implemented yet.
-func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*ptypes.Empty, error) {
+func (s *service) Resume(ctx context.Context, r *taskpb.ResumeRequest) (*taskpb.Empty, error) {
 	return nil, notImplemented("resume")
 }
 
 // Checkpoint is not implemented.
-func (s *service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*ptypes.Empty, error) {
+func (s *service) Checkpoint(ctx context.Context, r *taskpb.CheckpointTaskRequest) (*taskpb.Empty, error) {
 	return nil, notImplemented("checkpoint")
 }
 
 // Update is not implemented yet.
-func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*ptypes.Empty, error) {
+func (s *service) Update(ctx context.Context, r *taskpb.UpdateTaskRequest) (*taskpb.Empty, error) {
 	return nil, notImplemented("update")
 }
 
 // Stats is not implemented yet.
-func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
+func (s *service) Stats(ctx context.Context, r *taskpb.StatsRequest) (*taskpb.StatsResponse, error) {
 	return nil, notImplemented("stats")
 }

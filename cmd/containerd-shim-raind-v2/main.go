@@ -3,13 +3,7 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"path/filepath"
-	goruntime "runtime"
-
-	"github.com/containerd/containerd/v2/pkg/shim"
 
 	"github.com/raind/raind/runtime"
 	_ "github.com/raind/raind/runtime/nsenter"
@@ -20,15 +14,5 @@ func main() {
 	if runtime.IsInit() {
 		runtime.InitMain()
 	}
-	// pkg/shim would print containerd's version; ours is the one that
-	// matters to an operator.
-	if len(os.Args) == 2 {
-		switch os.Args[1] {
-		case "-v", "-version", "--version":
-			fmt.Printf("%s:\n  Version:  %s\n  Go version: %s\n", filepath.Base(os.Args[0]), service.Version, goruntime.Version())
-			return
-		}
-	}
-	service.Register()
-	shim.RunShim(context.Background(), service.NewManager("io.containerd.raind.v2"))
+	os.Exit(service.Run("io.containerd.raind.v2", os.Args[1:]))
 }

@@ -1,0 +1,240 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
+	"github.com/containerd/fifo"
+	"github.com/containerd/log"
+	"golang.org/x/sys/unix"
+
+	"github.com/raind/raind/service/taskpb"
+	"github.com/raind/raind/service/wire"
+)
+
+// options are the command line containerd gives every shim action.
+type options struct {
+	namespace string
+	id        string
+	address   string // containerd's grpc address, part of the socket name
+	socket    string // serve here instead of the inherited fd 3
+	bundle    string // the delete action's bundle, when not the cwd
+	debug     bool
+	version   bool
+	info      bool
+	action    string
+}
+
+func parseOptions(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("containerd-shim-raind-v2", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&o.debug, "debug", false, "")
+	fs.BoolVar(&o.version, "v", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
+	fs.BoolVar(&o.info, "info", false, "")
+	fs.StringVar(&o.namespace, "namespace", "", "")
+	fs.StringVar(&o.id, "id", "", "")
+	fs.StringVar(&o.socket, "socket", "", "")
+	fs.StringVar(&o.bundle, "bundle", "", "")
+	fs.StringVar(&o.address, "address", "", "")
+	// Accepted for compatibility with containerd's command line; raind
+	// publishes events over ttrpc and never runs this binary.
+	fs.String("publish-binary", "", "")
+	fs.String("debug-socket", "", "")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.action = fs.Arg(0)
+	return o, nil
+}
+
+// Run is the shim's main: the start, delete, -info and -v actions, or the
+// long-running daemon. It returns the process exit code.
+func Run(name string, args []string) int {
+	o, err := parseOptions(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	if err := run(name, o); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v", name, err)
+		return 1
+	}
+	return 0
+}
+
+func run(name string, o options) error {
+	ctx := log.WithLogger(context.Background(), log.G(context.Background()).WithField("runtime", name))
+	switch {
+	case o.version:
+		fmt.Printf("%s:\n  Version:  %s\n  Go version: %s\n", filepath.Base(os.Args[0]), Version, goruntime.Version())
+		return nil
+	case o.info:
+		_, _ = io.Copy(io.Discard, io.LimitReader(os.Stdin, 1<<20))
+		b, err := runtimeInfo(name)
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(b)
+		return err
+	}
+	if o.namespace == "" {
+		return errors.New("shim namespace cannot be empty")
+	}
+	m := manager{name: name}
+	switch o.action {
+	case "start":
+		input, err := io.ReadAll(io.LimitReader(os.Stdin, 10<<20))
+		if err != nil {
+			return fmt.Errorf("read bootstrap parameters: %w", err)
+		}
+		var params taskpb.BootstrapParams
+		if err := params.Unmarshal(input); err != nil {
+			return fmt.Errorf("bootstrap parameters: %w", err)
+		}
+		if params.InstanceID != o.id || params.Namespace != o.namespace {
+			return fmt.Errorf("bootstrap parameters (%s/%s) do not match the command line (%s/%s)", params.Namespace, params.InstanceID, o.namespace, o.id)
+		}
+		result, err := m.start(ctx, &params)
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(result.Marshal())
+		return err
+	case "delete":
+		resp := m.stop(ctx, o.bundle, o.id)
+		_, err := os.Stdout.Write(resp.Marshal())
+		return err
+	case "":
+		return serveDaemon(ctx, o)
+	}
+	return fmt.Errorf("unknown action %q", o.action)
+}
+
+// serveDaemon is the long-running shim: it serves the task API on the
+// socket that start bound, reaps children and publishes events until
+// Shutdown.
+func serveDaemon(ctx context.Context, o options) error {
+	// The daemon is small and long-lived: collect often, give memory back.
+	debug.SetGCPercent(40)
+	signals := make(chan os.Signal, 32)
+	signal.Notify(signals, unix.SIGCHLD, unix.SIGPIPE, unix.SIGTERM, unix.SIGINT, unix.SIGUSR1)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become subreaper: %w", err)
+	}
+	logger := log.G(ctx)
+	if o.debug {
+		_ = log.SetLevel("debug")
+	}
+	// containerd reads the bundle's log FIFO and copies it to its own log.
+	if f, err := fifo.OpenFifoDup2(ctx, "log", unix.O_WRONLY, 0o700, int(os.Stderr.Fd())); err == nil {
+		logger.Logger.SetOutput(f)
+	} else {
+		logger.WithError(err).Warn("open shim log")
+	}
+	ctx = log.WithLogger(ctx, logger.WithField("namespace", o.namespace))
+
+	l, err := listen(o.socket)
+	if err != nil {
+		return err
+	}
+	publisher := newPublisher(os.Getenv("TTRPC_ADDRESS"), o.namespace)
+	shutdown := make(chan struct{})
+	svc, err := newService(ctx, o.namespace, publisher, shutdown)
+	if err != nil {
+		return err
+	}
+	server := wire.NewServer()
+	server.Register(taskpb.TaskService, svc.methods())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(ctx, l) }()
+
+	// Return freed heap to the kernel now and then: a shim mostly idles,
+	// and its RSS is what an operator pays per container.
+	release := time.NewTicker(30 * time.Second)
+	defer release.Stop()
+	for done := false; !done; {
+		select {
+		case <-release.C:
+			debug.FreeOSMemory()
+		case s := <-signals:
+			switch s {
+			case unix.SIGCHLD:
+				if err := reaper.Reap(); err != nil {
+					log.G(ctx).WithError(err).Error("reap exit status")
+				}
+			case unix.SIGTERM, unix.SIGINT:
+				log.G(ctx).WithField("signal", s).Debug("exit signal")
+				done = true
+			case unix.SIGUSR1:
+				dumpStacks(ctx)
+			}
+		case <-shutdown:
+			done = true
+		case err := <-served:
+			if err != nil && !errors.Is(err, wire.ErrServerClosed) {
+				log.G(ctx).WithError(err).Error("ttrpc server")
+			}
+			done = true
+		}
+	}
+	// The reply to Shutdown is in flight: let it out before closing.
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_ = server.Shutdown(sctx)
+	cancel()
+	svc.close(5 * time.Second)
+	removeSocket(o.socket)
+	return nil
+}
+
+// listen returns the socket start bound and passed as fd 3, or binds the
+// -socket path.
+func listen(path string) (net.Listener, error) {
+	if path == "" {
+		f := os.NewFile(3, "socket")
+		defer f.Close()
+		l, err := net.FileListener(f)
+		if err != nil {
+			return nil, fmt.Errorf("inherited shim socket: %w", err)
+		}
+		return l, nil
+	}
+	return net.Listen("unix", path)
+}
+
+// removeSocket removes the shim's socket file so that a later start does
+// not find a stale one.
+func removeSocket(path string) {
+	if path != "" {
+		_ = os.Remove(path)
+		return
+	}
+	if address, err := os.ReadFile("address"); err == nil {
+		_ = removeSocketAddress(string(address))
+	}
+}
+
+func dumpStacks(ctx context.Context) {
+	buf := make([]byte, 16<<10)
+	for {
+		n := goruntime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	log.G(ctx).Infof("=== BEGIN goroutine stack dump ===\n%s\n=== END goroutine stack dump ===", buf)
+}
