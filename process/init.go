@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/containerd/console"
-	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -18,6 +17,7 @@ import (
 
 	stdio "github.com/raind/raind/io"
 	"github.com/raind/raind/runtime"
+	"github.com/raind/raind/runtime/mount"
 )
 
 // deleteWaitTimeout bounds how long Delete waits for a killed, never
@@ -192,7 +192,7 @@ func (p *Init) cleanup(ctx context.Context) error {
 		}
 	}
 	if p.mounted {
-		if err := mount.UnmountRecursive(p.rootfs, 0); err != nil {
+		if err := mount.UnmountRecursive(p.rootfs); err != nil {
 			errs = append(errs, fmt.Errorf("unmount rootfs of %s: %w", p.id, err))
 		} else {
 			p.mounted = false
