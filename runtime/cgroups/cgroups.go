@@ -3,26 +3,29 @@
 // joins, telling a new process how to join, listing, freezing and killing
 // its processes, and removing it.
 //
-// It builds on github.com/containerd/cgroups/v3 and writes control files
-// itself only where that library falls short (each place says why). It must
-// not know about the shim, containerd or container processes beyond their
-// pids, and it must not touch any cgroup other than the one it was given
-// and the parents it created for it.
+// It writes the control files and builds and loads the v2 device filter
+// itself, on the standard library and golang.org/x/sys: every shim process
+// links this package, and github.com/containerd/cgroups/v3 would bring in
+// its generated protobuf stats types with the protobuf runtime, cilium/ebpf
+// and godbus, some 2.6 MiB of resident memory per shim for statistics and
+// systemd support that raind does not use. Where the behaviour differs from that library's, the place says
+// why. It must not know about the shim, containerd or container processes
+// beyond their pids, and it must not touch any cgroup other than the one it
+// was given and the parents it created for it.
 package cgroups
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Manager is one container's cgroup.
@@ -83,10 +86,14 @@ func New(path string, res *specs.LinuxResources) (Manager, error) {
 	if res == nil {
 		res = &specs.LinuxResources{}
 	}
-	if cgroups.Mode() == cgroups.Unified {
+	if unifiedHost() {
 		return newV2(unifiedMountpoint, p, res)
 	}
-	return newV1(p, res)
+	hs, err := v1Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	return newV1(hs, p, res)
 }
 
 // Load opens an existing cgroup, for cleaning up after a crashed shim. It is
@@ -96,10 +103,22 @@ func Load(path string) (Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cgroups.Mode() == cgroups.Unified {
+	if unifiedHost() {
 		return loadV2(unifiedMountpoint, p)
 	}
-	return loadV1(p)
+	hs, err := v1Hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	return loadV1(hs, p)
+}
+
+// unifiedHost reports whether /sys/fs/cgroup is itself a cgroup2 mount, a
+// v2-only host. On legacy and hybrid hosts the controllers are on v1, and a
+// cgroup2 at /sys/fs/cgroup/unified, if any, has none of them.
+func unifiedHost() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(unifiedMountpoint, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // cgroupKiller is implemented by managers that can kill a whole cgroup in
@@ -156,67 +175,4 @@ func signalFrozen(m Manager, sig syscall.Signal) error {
 		err = fmt.Errorf("thaw cgroup %s: %w", m.Path(), terr)
 	}
 	return err
-}
-
-// writeFile writes value to an existing control file. It never creates the
-// file: on cgroupfs a missing file means the kernel lacks the feature, which
-// is ErrNotImplemented, unless the cgroup itself is gone (ErrNotFound).
-func writeFile(dir, name, value string) error {
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		if notExist(err) {
-			if _, serr := os.Stat(dir); notExist(serr) {
-				return fmt.Errorf("cgroup %s: %w", dir, errdefs.ErrNotFound)
-			}
-			return fmt.Errorf("%s: %w: %w", path, errdefs.ErrNotImplemented, err)
-		}
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", value, path, err)
-	}
-	return nil
-}
-
-func readFile(dir, name string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// missingDirs lists dir and those of its parents that do not exist, deepest
-// first, so that a failed creation can remove exactly what it made.
-func missingDirs(dir string) []string {
-	var out []string
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); err == nil {
-			break
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
-// removeDirs removes dirs in order; errors are ignored because this only
-// undoes a failed creation, and a sibling created meanwhile by someone
-// else rightly keeps a shared parent alive.
-func removeDirs(dirs []string) {
-	for _, d := range dirs {
-		_ = os.Remove(d)
-	}
-}
-
-func notExist(err error) bool {
-	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT)
-}
-
-func notImplemented(what string) error {
-	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
 }

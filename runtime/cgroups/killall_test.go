@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -79,7 +78,7 @@ func TestKillAllTimeout(t *testing.T) {
 func skipUnlessV1(t *testing.T) {
 	t.Helper()
 	needRoot(t)
-	if cgroups.Mode() == cgroups.Unified {
+	if unifiedHost() {
 		t.Skip("host is cgroup v2 only")
 	}
 }
@@ -196,7 +195,7 @@ func unifiedForTest(t *testing.T) string {
 	t.Helper()
 	needRoot(t)
 	mountpoint := "/sys/fs/cgroup/unified"
-	if cgroups.Mode() == cgroups.Unified {
+	if unifiedHost() {
 		mountpoint = "/sys/fs/cgroup"
 	}
 	if _, err := os.Stat(filepath.Join(mountpoint, "cgroup.procs")); err != nil {

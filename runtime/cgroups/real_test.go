@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/cgroups/v3"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -23,10 +22,14 @@ func needRoot(t *testing.T) {
 	}
 }
 
+// testParent is the cgroup every real test works under, one per test
+// process so that concurrent runs do not remove each other's.
+func testParent() string { return fmt.Sprintf("/raind-cgtest-%d", os.Getpid()) }
+
 func uniquePath(t *testing.T) string {
 	// The shared parent goes once the test's own cgroup is gone.
-	t.Cleanup(func() { removeEverywhere("/raind-cgtest") })
-	return fmt.Sprintf("/raind-cgtest/%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+	t.Cleanup(func() { removeEverywhere(testParent()) })
+	return fmt.Sprintf("%s/%s-%d", testParent(), strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
 }
 
 func removeEverywhere(path string) {
@@ -69,7 +72,7 @@ func startIn(t *testing.T, m Manager) *exec.Cmd {
 
 func TestV1Real(t *testing.T) {
 	needRoot(t)
-	if cgroups.Mode() == cgroups.Unified {
+	if unifiedHost() {
 		t.Skip("host is cgroup v2 only")
 	}
 	path := uniquePath(t)
@@ -133,7 +136,7 @@ func TestV1Real(t *testing.T) {
 func TestV2RealUnified(t *testing.T) {
 	needRoot(t)
 	mountpoint := "/sys/fs/cgroup/unified"
-	if cgroups.Mode() == cgroups.Unified {
+	if unifiedHost() {
 		mountpoint = "/sys/fs/cgroup"
 	}
 	if _, err := os.Stat(filepath.Join(mountpoint, "cgroup.procs")); err != nil {
