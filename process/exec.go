@@ -74,7 +74,11 @@ func (e *Exec) Start(ctx context.Context) error {
 		return fail(err)
 	}
 	if master := p.Console(); master != nil {
-		if err := io.AttachConsole(master, e.init.epoller); err != nil {
+		ep, err := e.init.epoller()
+		if err == nil {
+			err = io.AttachConsole(master, ep)
+		}
+		if err != nil {
 			_ = p.Signal(syscall.SIGKILL)
 			io.Close()
 			return fail(fmt.Errorf("console of exec %s: %w", e.id, err))

@@ -31,8 +31,9 @@ type InitConfig struct {
 	Stdio                 stdio.Config
 	Spec                  *specs.Spec
 	Monitor               runtime.Monitor
-	// Epoller drives the terminal relays of the shim.
-	Epoller *console.Epoller
+	// Epoller returns the epoller that drives the shim's terminal relays;
+	// it is called only for a process with a terminal.
+	Epoller func() (*console.Epoller, error)
 }
 
 // Init is a container's init process and, through it, the container.
@@ -46,7 +47,7 @@ type Init struct {
 	io        *stdio.IO
 	container *runtime.Container
 	pid       int
-	epoller   *console.Epoller
+	epoller   func() (*console.Epoller, error)
 }
 
 // NewInit mounts the root filesystem, opens stdio and creates the container
@@ -87,7 +88,11 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 	}
 	p.pid = p.container.Init().Pid()
 	if master := p.container.Init().Console(); master != nil {
-		if err := p.io.AttachConsole(master, p.epoller); err != nil {
+		ep, err := p.epoller()
+		if err == nil {
+			err = p.io.AttachConsole(master, ep)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("console of %s: %w", cfg.ID, err)
 		}
 	}

@@ -58,24 +58,16 @@ type service struct {
 	// shutdown is closed, once, when the shim has nothing left to serve.
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
-	// epoller relays every terminal of this shim.
+	// epoller relays every terminal of this shim. It is made with the
+	// first terminal: its wait loop holds an OS thread for good, which a
+	// shim without terminals need not pay for. Guarded by mu.
 	epoller *console.Epoller
 }
 
 // newService starts exit processing and event forwarding.
 func newService(ctx context.Context, namespace string, p *publisher, shutdown chan struct{}) (*service, error) {
-	ep, err := console.NewEpoller()
-	if err != nil {
-		return nil, fmt.Errorf("terminal epoll: %w", err)
-	}
-	go func() {
-		if err := ep.Wait(); err != nil {
-			log.G(ctx).WithError(err).Error("terminal epoll loop")
-		}
-	}()
 	s := &service{
 		namespace:  namespace,
-		epoller:    ep,
 		containers: make(map[string]*container),
 		creating:   make(map[string]struct{}),
 		byPid:      make(map[int]*tracked),
@@ -130,5 +122,30 @@ func (s *service) close(timeout time.Duration) {
 	case <-t.C:
 	}
 	close(s.quit)
-	_ = s.epoller.Close()
+	s.mu.Lock()
+	if s.epoller != nil {
+		_ = s.epoller.Close()
+	}
+	s.mu.Unlock()
+}
+
+// terminalEpoller returns the shim's terminal epoller, starting it on first
+// use.
+func (s *service) terminalEpoller(ctx context.Context) (*console.Epoller, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoller != nil {
+		return s.epoller, nil
+	}
+	ep, err := console.NewEpoller()
+	if err != nil {
+		return nil, fmt.Errorf("terminal epoll: %w", err)
+	}
+	go func() {
+		if err := ep.Wait(); err != nil {
+			log.G(ctx).WithError(err).Error("terminal epoll loop")
+		}
+	}()
+	s.epoller = ep
+	return ep, nil
 }

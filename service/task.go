@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/containerd/console"
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -143,7 +144,7 @@ func (s *service) Create(ctx context.Context, r *taskpb.CreateTaskRequest) (_ *t
 		Stdio:     stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 		Spec:      spec,
 		Monitor:   reaper.Default,
-		Epoller:   s.epoller,
+		Epoller:   func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
 	})
 	if err != nil {
 		return nil, refusal(err)

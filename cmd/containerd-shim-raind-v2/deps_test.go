@@ -16,6 +16,14 @@ var heavy = []string{
 	"github.com/containerd/plugin",
 	"github.com/containerd/containerd/v2/pkg/shim",
 	"github.com/containerd/typeurl",
+	"github.com/containerd/containerd/api/",
+	"github.com/containerd/containerd/v2/core/",
+	"github.com/containerd/cgroups",
+	"github.com/cilium/ebpf",
+	"github.com/godbus/dbus",
+	"google.golang.org/protobuf/proto",
+	"google.golang.org/protobuf/reflect",
+	"google.golang.org/protobuf/internal/impl",
 }
 
 // TestNoHeavyDependencies keeps the binary lean: it fails when a change
