@@ -47,14 +47,17 @@ func main() {
 	ctrRuns := flag.Int("ctr", 20, "ctr run --rm per runtime")
 	execRuns := flag.Int("exec", 50, "execs per runtime")
 	gib := flag.Int("mib", 1024, "MiB for the throughput runs")
+	memory := flag.Bool("memory", true, "measure shim memory")
+	many := flag.Int("many", 100, "containers for the concurrent start (0 skips it)")
 	flag.Parse()
-	if err := run(*lifecycleRuns, *ctrRuns, *execRuns, *gib); err != nil {
+	if err := run(*lifecycleRuns, *ctrRuns, *execRuns, *gib, *memory, *many); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(lifecycleRuns, ctrRuns, execRuns, mib int) error {
+// A zero count (or -memory=false) skips that part of the run.
+func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) error {
 	repo, _ := filepath.Abs(".")
 	cache := os.Getenv("RAIND_CACHE")
 	if cache == "" {
@@ -96,40 +99,54 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int) error {
 			fmt.Fprintf(os.Stderr, "  %s: raind %s, runc %s\n", x.name, x.fmt(x.raind), x.fmt(x.runc))
 		}
 	}
-	fmt.Fprintln(os.Stderr, "lifecycle (Go client: create, start, wait, delete /bin/true)")
-	r, err := e.lifecycle(lifecycleRuns)
-	if err != nil {
-		return err
+	if lifecycleRuns > 0 {
+		fmt.Fprintln(os.Stderr, "lifecycle (Go client: create, start, wait, delete /bin/true)")
+		r, err := e.lifecycle(lifecycleRuns)
+		if err != nil {
+			return err
+		}
+		add(r)
 	}
-	add(r)
-	fmt.Fprintln(os.Stderr, "ctr run --rm /bin/true")
-	if r, err = e.ctrRun(ctrRuns); err != nil {
-		return err
+	if ctrRuns > 0 {
+		fmt.Fprintln(os.Stderr, "ctr run --rm /bin/true")
+		r, err := e.ctrRun(ctrRuns)
+		if err != nil {
+			return err
+		}
+		add(r)
 	}
-	add(r)
-	fmt.Fprintln(os.Stderr, "exec /bin/true into a running container")
-	if r, err = e.execLatency(execRuns); err != nil {
-		return err
+	if execRuns > 0 {
+		fmt.Fprintln(os.Stderr, "exec /bin/true into a running container")
+		r, err := e.execLatency(execRuns)
+		if err != nil {
+			return err
+		}
+		add(r)
 	}
-	add(r)
-	fmt.Fprintln(os.Stderr, "shim memory")
-	mem, err := e.memory()
-	if err != nil {
-		return err
+	if memory {
+		fmt.Fprintln(os.Stderr, "shim memory")
+		mem, err := e.memory()
+		if err != nil {
+			return err
+		}
+		add(mem...)
 	}
-	add(mem...)
-	fmt.Fprintln(os.Stderr, "throughput")
-	tp, err := e.throughput(mib)
-	if err != nil {
-		return err
+	if mib > 0 {
+		fmt.Fprintln(os.Stderr, "throughput")
+		tp, err := e.throughput(mib)
+		if err != nil {
+			return err
+		}
+		add(tp...)
 	}
-	add(tp...)
-	fmt.Fprintln(os.Stderr, "100 containers, 10 at a time")
-	many, err := e.many(100, 10)
-	if err != nil {
-		return err
+	if manyN > 0 {
+		fmt.Fprintf(os.Stderr, "%d containers, 10 at a time\n", manyN)
+		many, err := e.many(manyN, 10)
+		if err != nil {
+			return err
+		}
+		add(many...)
 	}
-	add(many...)
 	printTable(rows)
 	return nil
 }
