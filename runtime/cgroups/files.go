@@ -8,11 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -189,4 +192,33 @@ func notExist(err error) bool {
 
 func notImplemented(what string) error {
 	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
+}
+
+// rdmaLimits formats the rdma.max lines of both versions, one per device
+// in name order (the map's order would make the writes differ run to
+// run); a device with no limit set gets no line.
+func rdmaLimits(rdma map[string]specs.LinuxRdma) ([]string, error) {
+	devices := make([]string, 0, len(rdma))
+	for d := range rdma {
+		devices = append(devices, d)
+	}
+	sort.Strings(devices)
+	var lines []string
+	for _, d := range devices {
+		r := rdma[d]
+		if d == "" || strings.ContainsAny(d, " \t\n") {
+			return nil, fmt.Errorf("rdma device %q: %w", d, errdefs.ErrInvalidArgument)
+		}
+		v := d
+		if r.HcaHandles != nil {
+			v += " hca_handle=" + strconv.FormatUint(uint64(*r.HcaHandles), 10)
+		}
+		if r.HcaObjects != nil {
+			v += " hca_object=" + strconv.FormatUint(uint64(*r.HcaObjects), 10)
+		}
+		if v != d {
+			lines = append(lines, v)
+		}
+	}
+	return lines, nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -206,26 +205,12 @@ func v1Writes(dir func(ctl string) string, res *specs.LinuxResources) ([]v1Write
 			}
 		}
 	}
-	devices := make([]string, 0, len(res.Rdma))
-	for d := range res.Rdma {
-		devices = append(devices, d)
+	rdma, err := rdmaLimits(res.Rdma)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(devices)
-	for _, d := range devices {
-		r := res.Rdma[d]
-		if d == "" || strings.ContainsAny(d, " \t\n") {
-			return nil, fmt.Errorf("rdma device %q: %w", d, errdefs.ErrInvalidArgument)
-		}
-		v := d
-		if r.HcaHandles != nil {
-			v += " hca_handle=" + u64(uint64(*r.HcaHandles))
-		}
-		if r.HcaObjects != nil {
-			v += " hca_object=" + u64(uint64(*r.HcaObjects))
-		}
-		if v != d {
-			add("rdma", "rdma.max", v)
-		}
+	for _, v := range rdma {
+		add("rdma", "rdma.max", v)
 	}
 	if len(res.Devices) > 0 {
 		rules, err := deviceRules(res.Devices)

@@ -211,26 +211,12 @@ func v2Files(dir string, res *specs.LinuxResources) ([]setting, error) {
 			add(rsvd, limit)
 		}
 	}
-	devices := make([]string, 0, len(res.Rdma))
-	for d := range res.Rdma {
-		devices = append(devices, d)
+	rdma, err := rdmaLimits(res.Rdma)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(devices)
-	for _, d := range devices {
-		r := res.Rdma[d]
-		if d == "" || strings.ContainsAny(d, " \n") {
-			return nil, fmt.Errorf("rdma device %q: %w", d, errdefs.ErrInvalidArgument)
-		}
-		v := d
-		if r.HcaHandles != nil {
-			v += " hca_handle=" + strconv.FormatUint(uint64(*r.HcaHandles), 10)
-		}
-		if r.HcaObjects != nil {
-			v += " hca_object=" + strconv.FormatUint(uint64(*r.HcaObjects), 10)
-		}
-		if v != d {
-			add("rdma.max", v)
-		}
+	for _, v := range rdma {
+		add("rdma.max", v)
 	}
 	// The unified map comes last so that it overrides the typed fields,
 	// as the spec intends.
