@@ -99,53 +99,34 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 			fmt.Fprintf(os.Stderr, "  %s: raind %s, runc %s\n", x.name, x.fmt(x.raind), x.fmt(x.runc))
 		}
 	}
-	if lifecycleRuns > 0 {
-		fmt.Fprintln(os.Stderr, "lifecycle (Go client: create, start, wait, delete /bin/true)")
-		r, err := e.lifecycle(lifecycleRuns)
-		if err != nil {
-			return err
+	one := func(f func(int) (row, error), n int) func() ([]row, error) {
+		return func() ([]row, error) {
+			r, err := f(n)
+			return []row{r}, err
 		}
-		add(r)
 	}
-	if ctrRuns > 0 {
-		fmt.Fprintln(os.Stderr, "ctr run --rm /bin/true")
-		r, err := e.ctrRun(ctrRuns)
-		if err != nil {
-			return err
-		}
-		add(r)
+	parts := []struct {
+		on    bool
+		title string
+		run   func() ([]row, error)
+	}{
+		{lifecycleRuns > 0, "lifecycle (Go client: create, start, wait, delete /bin/true)", one(e.lifecycle, lifecycleRuns)},
+		{ctrRuns > 0, "ctr run --rm /bin/true", one(e.ctrRun, ctrRuns)},
+		{execRuns > 0, "exec /bin/true into a running container", one(e.execLatency, execRuns)},
+		{memory, "shim memory", e.memory},
+		{mib > 0, "throughput", func() ([]row, error) { return e.throughput(mib) }},
+		{manyN > 0, fmt.Sprintf("%d containers, 10 at a time", manyN), func() ([]row, error) { return e.many(manyN, 10) }},
 	}
-	if execRuns > 0 {
-		fmt.Fprintln(os.Stderr, "exec /bin/true into a running container")
-		r, err := e.execLatency(execRuns)
+	for _, p := range parts {
+		if !p.on {
+			continue
+		}
+		fmt.Fprintln(os.Stderr, p.title)
+		r, err := p.run()
 		if err != nil {
 			return err
 		}
-		add(r)
-	}
-	if memory {
-		fmt.Fprintln(os.Stderr, "shim memory")
-		mem, err := e.memory()
-		if err != nil {
-			return err
-		}
-		add(mem...)
-	}
-	if mib > 0 {
-		fmt.Fprintln(os.Stderr, "throughput")
-		tp, err := e.throughput(mib)
-		if err != nil {
-			return err
-		}
-		add(tp...)
-	}
-	if manyN > 0 {
-		fmt.Fprintf(os.Stderr, "%d containers, 10 at a time\n", manyN)
-		many, err := e.many(manyN, 10)
-		if err != nil {
-			return err
-		}
-		add(many...)
+		add(r...)
 	}
 	printTable(rows)
 	return nil

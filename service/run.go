@@ -27,7 +27,6 @@ import (
 type options struct {
 	namespace string
 	id        string
-	address   string // containerd's grpc address, part of the socket name
 	socket    string // serve here instead of the inherited fd 3
 	bundle    string // the delete action's bundle, when not the cwd
 	debug     bool
@@ -48,9 +47,10 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.id, "id", "", "")
 	fs.StringVar(&o.socket, "socket", "", "")
 	fs.StringVar(&o.bundle, "bundle", "", "")
-	fs.StringVar(&o.address, "address", "", "")
-	// Accepted for compatibility with containerd's command line; raind
-	// publishes events over ttrpc and never runs this binary.
+	// Accepted for compatibility with containerd's command line: start
+	// takes containerd's addresses from the bootstrap parameters, and
+	// events go over ttrpc, never through the publish binary.
+	fs.String("address", "", "")
 	fs.String("publish-binary", "", "")
 	fs.String("debug-socket", "", "")
 	if err := fs.Parse(args); err != nil {

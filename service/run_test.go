@@ -22,7 +22,7 @@ func TestParseOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.namespace != "k8s.io" || o.id != "c1" || o.address != "/run/c.sock" || !o.debug || o.action != "start" {
+	if o.namespace != "k8s.io" || o.id != "c1" || !o.debug || o.action != "start" {
 		t.Fatalf("parsed %+v", o)
 	}
 	if _, err := parseOptions([]string{"-no-such-flag"}); err == nil {
