@@ -22,6 +22,7 @@ RECIPE=3
 # to install another one.
 APT_NEEDS=(
   "gcc:gcc"             # the shim is built with cgo
+  "musl-gcc:musl-tools" # and linked statically against musl (see Makefile)
   "/bin/busybox:busybox-static"
   "flock:util-linux"
   "sha256sum:coreutils"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +68,7 @@ func (p *publisher) conn() (*wire.Client, error) {
 	if p.address == "" {
 		return nil, errors.New("containerd's ttrpc address is unknown (TTRPC_ADDRESS)")
 	}
-	conn, err := net.DialTimeout("unix", p.address, 5*time.Second)
+	conn, err := dialUnix(p.address, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}

@@ -211,7 +211,12 @@ func listen(path string) (net.Listener, error) {
 		}
 		return l, nil
 	}
-	return net.Listen("unix", path)
+	f, err := listenUnix(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return net.FileListener(f)
 }
 
 // removeSocket removes the shim's socket file so that a later start does

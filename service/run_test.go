@@ -167,3 +167,14 @@ func TestPublisher(t *testing.T) {
 		t.Fatalf("after redial: %+v", r.Envelope)
 	}
 }
+
+func TestWithoutEnv(t *testing.T) {
+	env := []string{"A=1", "GOMAXPROCS=2", "GOMAXPROCSX=3", "GOMAXPROCS=4", "B="}
+	got := withoutEnv(env, "GOMAXPROCS")
+	if strings.Join(got, " ") != "A=1 GOMAXPROCSX=3 B=" {
+		t.Fatalf("got %q", got)
+	}
+	if env[1] != "GOMAXPROCS=2" {
+		t.Fatal("withoutEnv changed its input")
+	}
+}
