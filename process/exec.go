@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	stdio "github.com/raind/raind/io"
 	"github.com/raind/raind/runtime"
@@ -19,7 +18,7 @@ type Exec struct {
 	lifecycle
 	id      string
 	init    *Init
-	spec    *specs.Process
+	spec    *runtime.ProcessConfig
 	stdio   stdio.Config
 	monitor stdio.Monitor
 	ns      string
@@ -29,9 +28,9 @@ type Exec struct {
 }
 
 // NewExec records an exec of spec in init's container.
-func NewExec(init *Init, id, namespace string, spec *specs.Process, cfg stdio.Config, monitor stdio.Monitor) (*Exec, error) {
-	if spec == nil || len(spec.Args) == 0 {
-		return nil, fmt.Errorf("exec %s has no args: %w", id, errdefs.ErrInvalidArgument)
+func NewExec(init *Init, id, namespace string, spec *runtime.ProcessConfig, cfg stdio.Config, monitor stdio.Monitor) (*Exec, error) {
+	if spec == nil {
+		return nil, fmt.Errorf("exec %s has no process spec: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return &Exec{lifecycle: newLifecycle(), id: id, init: init, spec: spec, stdio: cfg, monitor: monitor, ns: namespace}, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/console"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	stdio "github.com/raind/raind/io"
@@ -29,7 +28,7 @@ type InitConfig struct {
 	ID, Namespace, Bundle string
 	Rootfs                []mount.Mount
 	Stdio                 stdio.Config
-	Spec                  *specs.Spec
+	Config                *runtime.Config
 	Monitor               runtime.Monitor
 	// Epoller returns the epoller that drives the shim's terminal relays;
 	// it is called only for a process with a terminal.
@@ -77,7 +76,7 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 	in, out, errf := p.io.Files()
 	p.container, err = runtime.Create(ctx, runtime.CreateOpts{
 		ID:      cfg.ID,
-		Spec:    cfg.Spec,
+		Config:  cfg.Config,
 		Bundle:  cfg.Bundle,
 		Stdio:   runtime.Stdio{In: in, Out: out, Err: errf},
 		Monitor: cfg.Monitor,

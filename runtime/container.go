@@ -20,8 +20,9 @@ import (
 // CreateOpts describes a container to create.
 type CreateOpts struct {
 	ID string
-	// Spec is the bundle's runtime-spec; Root.Path is resolved against Bundle.
-	Spec   *specs.Spec
+	// Config is the bundle's runtime-spec; its root path is resolved
+	// against Bundle.
+	Config *Config
 	Bundle string
 	Stdio  Stdio
 	// Monitor reaps the runtime's direct children.
@@ -36,7 +37,7 @@ type CreateOpts struct {
 // execve until Start, and its cgroup.
 type Container struct {
 	id      string
-	spec    *specs.Spec
+	config  *Config
 	rootfs  string
 	self    string
 	monitor Monitor
@@ -47,16 +48,12 @@ type Container struct {
 // Create prepares the cgroup, spawns the init into its namespaces and has it
 // build the root filesystem. On error nothing is left behind.
 func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
-	spec := opts.Spec
-	if spec == nil || spec.Process == nil || spec.Root == nil || spec.Linux == nil {
-		return nil, fmt.Errorf("spec needs process, root and linux sections: %w", errdefs.ErrInvalidArgument)
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, fmt.Errorf("no runtime spec: %w", errdefs.ErrInvalidArgument)
 	}
-	if len(spec.Process.Args) == 0 {
-		return nil, fmt.Errorf("process.args is empty: %w", errdefs.ErrInvalidArgument)
-	}
-	if err := validateSpec(spec); err != nil {
-		return nil, err
-	}
+	// ParseConfig has checked that process, root and linux are there.
+	spec := &cfg.view
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(opts.Bundle, rootfs)
@@ -75,11 +72,8 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		self = "/proc/self/exe"
 	}
 
-	c := &Container{id: opts.ID, spec: spec, rootfs: rootfs, self: self, monitor: opts.Monitor}
-	cgPath := spec.Linux.CgroupsPath
-	if cgPath == "" {
-		cgPath = "/raind/" + opts.ID
-	}
+	c := &Container{id: opts.ID, config: cfg, rootfs: rootfs, self: self, monitor: opts.Monitor}
+	cgPath := cfg.cgroupPath(opts.ID)
 	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", cgPath, err)
@@ -99,8 +93,9 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 			NewFlags:    plan.newFlags,
 			Fork:        plan.fork,
 		},
-		config:  &initConfig{Spec: spec, Process: spec.Process, Rootfs: rootfs, NoPivot: opts.NoPivot},
-		monitor: opts.Monitor,
+		config:   &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot},
+		terminal: cfg.Terminal(),
+		monitor:  opts.Monitor,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
@@ -125,12 +120,9 @@ func (c *Container) Start(ctx context.Context) error {
 
 // Exec runs proc inside the running container: in all of init's namespaces
 // and its cgroup. It returns once execve has happened.
-func (c *Container) Exec(ctx context.Context, proc *specs.Process, stdio Stdio) (*Process, error) {
-	if proc == nil || len(proc.Args) == 0 {
-		return nil, fmt.Errorf("exec process has no args: %w", errdefs.ErrInvalidArgument)
-	}
-	if err := validateProcess(proc); err != nil {
-		return nil, err
+func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) (*Process, error) {
+	if proc == nil {
+		return nil, fmt.Errorf("no exec process spec: %w", errdefs.ErrInvalidArgument)
 	}
 	if err := unix.Kill(c.init.pid, 0); err != nil {
 		return nil, fmt.Errorf("container %s is not running: %w", c.id, errdefs.ErrFailedPrecondition)
@@ -143,8 +135,9 @@ func (c *Container) Exec(ctx context.Context, proc *specs.Process, stdio Stdio) 
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},
-		config:  &initConfig{Exec: true, Process: proc},
-		monitor: c.monitor,
+		config:   &initConfig{Exec: true, Process: proc.data},
+		terminal: proc.Terminal(),
+		monitor:  c.monitor,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)
@@ -179,15 +172,13 @@ func (c *Container) destroyCgroup() error {
 
 // Cleanup removes what a container left behind when its owner died:
 // processes in its cgroup and the cgroup itself. It is idempotent.
-func Cleanup(spec *specs.Spec, id string) error {
-	if spec == nil || spec.Linux == nil {
-		return nil
+// cgroupsPath is the spec's linux.cgroupsPath; empty means raind's default
+// for id.
+func Cleanup(cgroupsPath, id string) error {
+	if cgroupsPath == "" {
+		cgroupsPath = defaultCgroupPath(id)
 	}
-	path := spec.Linux.CgroupsPath
-	if path == "" {
-		path = "/raind/" + id
-	}
-	cg, err := cgroups.Load(path)
+	cg, err := cgroups.Load(cgroupsPath)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
 			return nil
@@ -206,7 +197,7 @@ func (c *Container) Rootfs() string { return c.rootfs }
 // OwnPidNamespace reports whether the container has a new pid namespace,
 // in which case the kernel ends every process in it when init exits.
 func (c *Container) OwnPidNamespace() bool {
-	for _, ns := range c.spec.Linux.Namespaces {
+	for _, ns := range c.config.view.Linux.Namespaces {
 		if ns.Type == specs.PIDNamespace {
 			return ns.Path == ""
 		}

@@ -117,9 +117,13 @@ func TestCreateStartWithoutShim(t *testing.T) {
 	defer reaper.Default.Unsubscribe(ec)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	cfg, err := NewConfig(testSpec(rootfs, "sh", "-c", "echo pid=$$ host=$(hostname)"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := Create(ctx, CreateOpts{
 		ID:      "rt1",
-		Spec:    testSpec(rootfs, "sh", "-c", "echo pid=$$ host=$(hostname)"),
+		Config:  cfg,
 		Stdio:   Stdio{In: null, Out: w, Err: w},
 		Monitor: reaper.Default,
 	})
@@ -159,7 +163,11 @@ func TestCreateErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	create := func(spec *specs.Spec) error {
-		c, err := Create(ctx, CreateOpts{ID: "bad", Spec: spec, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
+		cfg, err := NewConfig(spec)
+		if err != nil {
+			return err
+		}
+		c, err := Create(ctx, CreateOpts{ID: "bad", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
 		if err == nil {
 			c.Destroy()
 		}

@@ -56,12 +56,18 @@ func InitMain() {
 	}
 	dec := newDecoder(conn)
 	var m message
-	if err := dec.Decode(&m); err != nil || m.Type != msgConfig || m.Config == nil || m.Config.Process == nil {
+	if err := dec.Decode(&m); err != nil || m.Type != msgConfig || m.Config == nil {
 		fail(fmt.Errorf("reading init config: %v", err))
 	}
 	cfg := m.Config
+	spec, proc, err := decodeConfig(cfg)
+	if err != nil {
+		_ = enc.Encode(message{Type: msgError, Error: err.Error(), Invalid: true})
+		conn.Close()
+		os.Exit(1)
+	}
 
-	path, err := prepare(cfg)
+	path, err := prepare(cfg, spec, proc)
 	if err != nil {
 		fail(err)
 	}
@@ -75,15 +81,36 @@ func InitMain() {
 			os.Exit(1)
 		}
 	}
-	fail(execProcess(cfg.Process, path))
+	fail(execProcess(proc, path))
+}
+
+// decodeConfig decodes the spec the caller sent, whole: this process ends
+// in execve, so what encoding/json keeps of it goes too (see Config).
+func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
+	if cfg.Exec {
+		var p specs.Process
+		if err := json.Unmarshal(cfg.Process, &p); err != nil {
+			return nil, nil, fmt.Errorf("process spec: %w", err)
+		}
+		if len(p.Args) == 0 {
+			return nil, nil, errors.New("process spec: no args")
+		}
+		return nil, &p, nil
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(cfg.Spec, &s); err != nil {
+		return nil, nil, fmt.Errorf("runtime spec: %w", err)
+	}
+	if s.Process == nil || len(s.Process.Args) == 0 {
+		return nil, nil, errors.New("runtime spec: no process args")
+	}
+	return &s, s.Process, nil
 }
 
 // prepare does everything that can fail before the point of no return, so
 // that Create reports a bad mount, cwd or executable instead of Start.
-func prepare(cfg *initConfig) (string, error) {
-	proc := cfg.Process
+func prepare(cfg *initConfig, spec *specs.Spec, proc *specs.Process) (string, error) {
 	if !cfg.Exec {
-		spec := cfg.Spec
 		if err := rootfs.Setup(rootfs.NewLinux(), spec, cfg.Rootfs, rootfs.Options{NoPivot: cfg.NoPivot}); err != nil {
 			return "", fmt.Errorf("root filesystem: %w", err)
 		}

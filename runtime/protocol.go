@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The sync socket carries, in order: one line from the C constructor ("P<pid>"
@@ -24,20 +22,26 @@ const (
 )
 
 type message struct {
-	Type   string      `json:"type"`
-	Error  string      `json:"error,omitempty"`
-	Config *initConfig `json:"config,omitempty"`
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+	// Invalid marks an error that is the caller's spec's fault.
+	Invalid bool        `json:"invalid,omitempty"`
+	Config  *initConfig `json:"config,omitempty"`
 }
 
 // initConfig is everything the child needs that it cannot read itself.
+// The spec travels as the caller's JSON, decoded only in the child (see
+// Config).
 type initConfig struct {
 	// Exec is set for a process joining a running container: no root
 	// filesystem set-up, and no wait for a start message.
-	Exec    bool           `json:"exec,omitempty"`
-	Spec    *specs.Spec    `json:"spec,omitempty"`
-	Process *specs.Process `json:"process"`
-	Rootfs  string         `json:"rootfs,omitempty"`
-	NoPivot bool           `json:"noPivot,omitempty"`
+	Exec bool `json:"exec,omitempty"`
+	// Spec is the container's config.json, for an init.
+	Spec json.RawMessage `json:"spec,omitempty"`
+	// Process is the process spec, for an exec.
+	Process json.RawMessage `json:"process,omitempty"`
+	Rootfs  string          `json:"rootfs,omitempty"`
+	NoPivot bool            `json:"noPivot,omitempty"`
 	// ConsoleFD is the child's end of the console socket, for a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
 }

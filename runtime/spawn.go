@@ -96,11 +96,12 @@ func (p *Process) awaitExec(ctx context.Context) error {
 
 // spawnRequest is one re-exec of the runtime binary as a container process.
 type spawnRequest struct {
-	self    string
-	stdio   Stdio
-	ns      nsenter.Request
-	config  *initConfig
-	monitor Monitor
+	self     string
+	stdio    Stdio
+	ns       nsenter.Request
+	config   *initConfig
+	terminal bool
+	monitor  Monitor
 }
 
 // spawn starts the child, learns its pid from the constructor, sends its
@@ -120,7 +121,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 	extra := []*os.File{childFile}
 	var consoleConn *net.UnixConn
 	var consoleChild *os.File
-	if req.config.Process.Terminal {
+	if req.terminal {
 		c, cf, err := socketPair("console")
 		if err != nil {
 			childFile.Close()
@@ -220,6 +221,9 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 // other message where success or an error was due.
 func childFailure(m message) error {
 	if m.Type == msgError {
+		if m.Invalid {
+			return fmt.Errorf("%s: %w", m.Error, errdefs.ErrInvalidArgument)
+		}
 		return fmt.Errorf("%s: %w", m.Error, errdefs.ErrFailedPrecondition)
 	}
 	return fmt.Errorf("unexpected message %q from the container process", m.Type)

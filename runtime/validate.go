@@ -4,27 +4,25 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// validateSpec refuses what raind does not implement yet. Each of these
-// is a promise about the container (a security profile, a hook that sets
-// up its network); running without it would be a silent downgrade.
-func validateSpec(spec *specs.Spec) error {
-	//lint:ignore SA1019 prestart is deprecated, but specs still carry it and it must not be ignored
-	if h := spec.Hooks; h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0 || len(h.CreateContainer) > 0 ||
+// validate refuses what raind does not implement yet. Each of these is a
+// promise about the container (a security profile, a hook that sets up its
+// network); running without it would be a silent downgrade.
+func (v *specView) validate() error {
+	if h := v.Hooks; h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0 || len(h.CreateContainer) > 0 ||
 		len(h.StartContainer) > 0 || len(h.Poststart) > 0 || len(h.Poststop) > 0) {
 		return fmt.Errorf("OCI hooks: %w", errdefs.ErrNotImplemented)
 	}
-	if l := spec.Linux; l != nil {
+	if l := v.Linux; l != nil {
 		switch {
-		case l.Seccomp != nil:
+		case present(l.Seccomp):
 			return fmt.Errorf("seccomp profiles: %w", errdefs.ErrNotImplemented)
 		case l.MountLabel != "":
 			return fmt.Errorf("SELinux mount labels: %w", errdefs.ErrNotImplemented)
-		case l.IntelRdt != nil:
+		case present(l.IntelRdt):
 			return fmt.Errorf("intelRdt settings: %w", errdefs.ErrNotImplemented)
-		case l.Personality != nil:
+		case present(l.Personality):
 			return fmt.Errorf("personality: %w", errdefs.ErrNotImplemented)
 		case len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0:
 			return fmt.Errorf("uid/gid mappings: %w", errdefs.ErrNotImplemented)
@@ -32,21 +30,21 @@ func validateSpec(spec *specs.Spec) error {
 			return fmt.Errorf("time offsets: %w", errdefs.ErrNotImplemented)
 		}
 	}
-	return validateProcess(spec.Process)
+	return v.Process.validate()
 }
 
-// validateProcess refuses process settings raind does not apply yet.
-func validateProcess(p *specs.Process) error {
+// validate refuses process settings raind does not apply yet.
+func (p *processView) validate() error {
 	switch {
 	case p.ApparmorProfile != "":
 		return fmt.Errorf("AppArmor profile %q: %w", p.ApparmorProfile, errdefs.ErrNotImplemented)
 	case p.SelinuxLabel != "":
 		return fmt.Errorf("SELinux label: %w", errdefs.ErrNotImplemented)
-	case p.Scheduler != nil:
+	case present(p.Scheduler):
 		return fmt.Errorf("scheduler settings: %w", errdefs.ErrNotImplemented)
-	case p.IOPriority != nil:
+	case present(p.IOPriority):
 		return fmt.Errorf("I/O priority: %w", errdefs.ErrNotImplemented)
-	case p.ExecCPUAffinity != nil:
+	case present(p.ExecCPUAffinity):
 		return fmt.Errorf("exec CPU affinity: %w", errdefs.ErrNotImplemented)
 	}
 	return nil

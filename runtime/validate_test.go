@@ -10,29 +10,59 @@ import (
 
 func TestValidateSpecRefusesUnsupported(t *testing.T) {
 	base := func() *specs.Spec {
-		return &specs.Spec{Process: &specs.Process{Args: []string{"true"}}, Linux: &specs.Linux{}}
+		return &specs.Spec{Process: &specs.Process{Args: []string{"true"}}, Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{}}
 	}
 	cases := map[string]func(*specs.Spec){
-		"hook":     func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}} },
-		"seccomp":  func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno} },
-		"apparmor": func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" },
-		"selinux":  func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" },
-		"mappings": func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
-		"sched":    func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedOther} },
+		//lint:ignore SA1019 deprecated, but specs still carry it and it must be refused
+		"prestart":  func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/true"}}} },
+		"hook":      func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}} },
+		"poststop":  func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}}} },
+		"seccomp":   func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno} },
+		"mountlbl":  func(s *specs.Spec) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" },
+		"intelrdt":  func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} },
+		"persona":   func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32} },
+		"apparmor":  func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" },
+		"selinux":   func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" },
+		"mappings":  func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"gidmaps":   func(s *specs.Spec) { s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"timeoffs":  func(s *specs.Spec) { s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}} },
+		"sched":     func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedOther} },
+		"ioprio":    func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE} },
+		"cpuaffin":  func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0"} },
+		"exec-only": func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "1"} },
 	}
 	for name, mutate := range cases {
 		s := base()
 		mutate(s)
-		if err := validateSpec(s); !errors.Is(err, errdefs.ErrNotImplemented) {
+		if _, err := NewConfig(s); !errors.Is(err, errdefs.ErrNotImplemented) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if err := validateSpec(base()); err != nil {
+	if _, err := NewConfig(base()); err != nil {
 		t.Errorf("plain spec refused: %v", err)
 	}
 	empty := base()
 	empty.Hooks = &specs.Hooks{}
-	if err := validateSpec(empty); err != nil {
+	if _, err := NewConfig(empty); err != nil {
 		t.Errorf("empty hooks refused: %v", err)
+	}
+}
+
+func TestValidateProcessRefusesUnsupported(t *testing.T) {
+	cases := map[string]func(*specs.Process){
+		"apparmor": func(p *specs.Process) { p.ApparmorProfile = "docker-default" },
+		"selinux":  func(p *specs.Process) { p.SelinuxLabel = "system_u:system_r:container_t:s0" },
+		"sched":    func(p *specs.Process) { p.Scheduler = &specs.Scheduler{Policy: specs.SchedOther} },
+		"ioprio":   func(p *specs.Process) { p.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE} },
+	}
+	for name, mutate := range cases {
+		p := &specs.Process{Args: []string{"true"}}
+		mutate(p)
+		if _, err := NewProcessConfig(p); !errors.Is(err, errdefs.ErrNotImplemented) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := NewProcessConfig(&specs.Process{Args: []string{"true"}, Terminal: true}); err != nil {
+		t.Errorf("plain process refused: %v", err)
 	}
 }

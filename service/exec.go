@@ -2,16 +2,15 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	stdio "github.com/raind/raind/io"
 	"github.com/raind/raind/process"
+	"github.com/raind/raind/runtime"
 	"github.com/raind/raind/service/taskpb"
 )
 
@@ -23,12 +22,12 @@ func (s *service) Exec(ctx context.Context, r *taskpb.ExecProcessRequest) (*task
 	if r.Spec == nil {
 		return nil, fmt.Errorf("exec %s has no process spec: %w", r.ExecID, errdefs.ErrInvalidArgument)
 	}
-	var spec specs.Process
-	if err := json.Unmarshal(r.Spec.Value, &spec); err != nil {
-		return nil, fmt.Errorf("exec %s process spec: %v: %w", r.ExecID, err, errdefs.ErrInvalidArgument)
+	spec, err := runtime.ParseProcess(r.Spec.Value)
+	if err != nil {
+		return nil, refusal(fmt.Errorf("exec %s: %w", r.ExecID, err))
 	}
-	if spec.Terminal != r.Terminal {
-		return nil, fmt.Errorf("exec %s: process.terminal is %v but its stdio is for terminal=%v: %w", r.ExecID, spec.Terminal, r.Terminal, errdefs.ErrInvalidArgument)
+	if spec.Terminal() != r.Terminal {
+		return nil, fmt.Errorf("exec %s: process.terminal is %v but its stdio is for terminal=%v: %w", r.ExecID, spec.Terminal(), r.Terminal, errdefs.ErrInvalidArgument)
 	}
 	ns := s.namespace
 	s.mu.Lock()
@@ -43,7 +42,7 @@ func (s *service) Exec(ctx context.Context, r *taskpb.ExecProcessRequest) (*task
 	if st := c.init.Status(); st != process.Running {
 		return nil, fmt.Errorf("container %s is %s: %w", r.ID, st, errdefs.ErrFailedPrecondition)
 	}
-	e, err := process.NewExec(c.init, r.ExecID, ns, &spec, stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}, reaper.Default)
+	e, err := process.NewExec(c.init, r.ExecID, ns, spec, stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal}, reaper.Default)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,10 @@ type manager struct{ name string }
 func (m manager) start(ctx context.Context, params *taskpb.BootstrapParams) (_ *taskpb.BootstrapResult, retErr error) {
 	id := params.InstanceID
 	grouping := id
-	if spec, err := readSpec("."); err == nil {
+	var spec struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := readSpecPart(".", &spec); err == nil {
 		if g := spec.Annotations[groupAnnotation]; g != "" {
 			grouping = g
 		}
@@ -136,12 +139,17 @@ func (m manager) stop(ctx context.Context, bundle, id string) *taskpb.DeleteResp
 			bundle = filepath.Join(filepath.Dir(cwd), id)
 		}
 	}
-	spec, err := readSpec(bundle)
+	var spec struct {
+		Linux *struct {
+			CgroupsPath string `json:"cgroupsPath"`
+		} `json:"linux"`
+	}
+	err := readSpecPart(bundle, &spec)
 	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		log.G(ctx).WithError(err).Warn("reading spec for cleanup")
 	}
-	if spec != nil {
-		if err := runtime.Cleanup(spec, id); err != nil {
+	if err == nil && spec.Linux != nil {
+		if err := runtime.Cleanup(spec.Linux.CgroupsPath, id); err != nil {
 			log.G(ctx).WithError(err).Warn("cleaning up container cgroup")
 		}
 	}

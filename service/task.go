@@ -12,11 +12,11 @@ import (
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	stdio "github.com/raind/raind/io"
 	"github.com/raind/raind/process"
+	"github.com/raind/raind/runtime"
 	"github.com/raind/raind/runtime/mount"
 	"github.com/raind/raind/service/taskpb"
 )
@@ -35,8 +35,8 @@ func refusal(err error) error {
 	return err
 }
 
-// readSpec reads the bundle's config.json.
-func readSpec(bundle string) (*specs.Spec, error) {
+// readSpecFile reads the bundle's config.json.
+func readSpecFile(bundle string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -44,11 +44,22 @@ func readSpec(bundle string) (*specs.Spec, error) {
 		}
 		return nil, fmt.Errorf("read config.json: %w", err)
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, fmt.Errorf("parse %s/config.json: %v: %w", bundle, err, errdefs.ErrInvalidArgument)
+	return b, nil
+}
+
+// readSpecPart decodes part of the bundle's config.json into v, a struct
+// with only the fields wanted: the short-lived start and delete actions
+// need an annotation or the cgroup path, and should not refuse a spec for
+// anything else.
+func readSpecPart(bundle string, v any) error {
+	b, err := readSpecFile(bundle)
+	if err != nil {
+		return err
 	}
-	return &spec, nil
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("parse %s/config.json: %v: %w", bundle, err, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 func (s *service) get(id string) (*container, error) {
@@ -123,12 +134,16 @@ func (s *service) Create(ctx context.Context, r *taskpb.CreateTaskRequest) (_ *t
 		s.mu.Unlock()
 	}()
 
-	spec, err := readSpec(r.Bundle)
+	b, err := readSpecFile(r.Bundle)
 	if err != nil {
 		return nil, err
 	}
-	if spec.Process != nil && spec.Process.Terminal != r.Terminal {
-		return nil, fmt.Errorf("process.terminal is %v but the task's stdio is for terminal=%v: %w", spec.Process.Terminal, r.Terminal, errdefs.ErrInvalidArgument)
+	cfg, err := runtime.ParseConfig(b)
+	if err != nil {
+		return nil, refusal(fmt.Errorf("%s/config.json: %w", r.Bundle, err))
+	}
+	if cfg.Terminal() != r.Terminal {
+		return nil, fmt.Errorf("process.terminal is %v but the task's stdio is for terminal=%v: %w", cfg.Terminal(), r.Terminal, errdefs.ErrInvalidArgument)
 	}
 	mounts := make([]mount.Mount, 0, len(r.Rootfs))
 	for _, m := range r.Rootfs {
@@ -142,7 +157,7 @@ func (s *service) Create(ctx context.Context, r *taskpb.CreateTaskRequest) (_ *t
 		Bundle:    r.Bundle,
 		Rootfs:    mounts,
 		Stdio:     stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
-		Spec:      spec,
+		Config:    cfg,
 		Monitor:   reaper.Default,
 		Epoller:   func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
 	})
