@@ -36,13 +36,16 @@ type CreateOpts struct {
 // Container is a created container: its init process, blocked before
 // execve until Start, and its cgroup.
 type Container struct {
-	id      string
-	config  *Config
-	rootfs  string
-	self    string
-	monitor Monitor
-	cgroup  cgroups.Manager
-	init    *Process
+	id     string
+	rootfs string
+	// ownPidNS: the container has a new pid namespace. Nothing else of
+	// its Config is kept: a shim holds a Container for the container's
+	// whole life.
+	ownPidNS bool
+	self     string
+	monitor  Monitor
+	cgroup   cgroups.Manager
+	init     *Process
 }
 
 // Create prepares the cgroup, spawns the init into its namespaces and has it
@@ -72,7 +75,7 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		self = "/proc/self/exe"
 	}
 
-	c := &Container{id: opts.ID, config: cfg, rootfs: rootfs, self: self, monitor: opts.Monitor}
+	c := &Container{id: opts.ID, rootfs: rootfs, self: self, monitor: opts.Monitor, ownPidNS: ownPidNamespace(spec.Linux.Namespaces)}
 	cgPath := cfg.cgroupPath(opts.ID)
 	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
@@ -196,8 +199,10 @@ func (c *Container) Rootfs() string { return c.rootfs }
 
 // OwnPidNamespace reports whether the container has a new pid namespace,
 // in which case the kernel ends every process in it when init exits.
-func (c *Container) OwnPidNamespace() bool {
-	for _, ns := range c.config.view.Linux.Namespaces {
+func (c *Container) OwnPidNamespace() bool { return c.ownPidNS }
+
+func ownPidNamespace(namespaces []specs.LinuxNamespace) bool {
+	for _, ns := range namespaces {
 		if ns.Type == specs.PIDNamespace {
 			return ns.Path == ""
 		}

@@ -135,6 +135,9 @@ func TestCreateStartWithoutShim(t *testing.T) {
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Start(ctx); !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Fatalf("second Start: %v, want FailedPrecondition", err)
+	}
 	var out bytes.Buffer
 	_, _ = out.ReadFrom(r)
 	if got := strings.TrimSpace(out.String()); got != "pid=1 host=rt-test" {

@@ -69,6 +69,9 @@ func (p *Process) Close() error {
 // release tells a process blocked before execve to go ahead, and waits until
 // execve happened or the child reports why it could not.
 func (p *Process) release(ctx context.Context) error {
+	if p.dec == nil {
+		return fmt.Errorf("process %d: already started: %w", p.pid, errdefs.ErrFailedPrecondition)
+	}
 	stop := closeOnDone(ctx, p.conn)
 	defer stop()
 	if err := json.NewEncoder(p.conn).Encode(message{Type: msgStart}); err != nil {
@@ -78,9 +81,11 @@ func (p *Process) release(ctx context.Context) error {
 }
 
 // awaitExec turns the end of the sync socket into success, and an error
-// message into the cause.
+// message into the cause. It is the decoder's last use.
 func (p *Process) awaitExec(ctx context.Context) error {
 	defer p.Close()
+	// Its buffers (6 KiB) would otherwise live as long as the process.
+	defer func() { p.dec = nil }()
 	var m message
 	if err := p.dec.Decode(&m); err != nil {
 		if errors.Is(err, io.EOF) {
