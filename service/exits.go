@@ -38,6 +38,7 @@ type tracked struct {
 // processExits matches every reaped child to its process.
 func (s *service) processExits() {
 	for e := range s.ec {
+		s.touch()
 		s.mu.Lock()
 		t, ok := s.byPid[e.Pid]
 		if !ok {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func newTestService() *service {
 		unclaimed: map[int]runc.Exit{},
 		ec:        make(chan runc.Exit),
 		events:    make(chan any, 16),
+		active:    make(chan struct{}, 1),
 	}
 	go s.processExits()
 	return s
@@ -150,4 +152,42 @@ func TestUnclaimedBounded(t *testing.T) {
 	if n > unclaimedLimit || oldest {
 		t.Fatalf("%d unclaimed kept, oldest kept %v", n, oldest)
 	}
+}
+
+// TestActivityIsSignalled: requests and exits tell the daemon the shim is
+// busy, so that it collects garbage once the shim goes quiet.
+func TestActivityIsSignalled(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	s.containers = map[string]*container{}
+	expect := func(what string) {
+		t.Helper()
+		select {
+		case <-s.active:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no activity after %s", what)
+		}
+	}
+	idle := func(what string) {
+		t.Helper()
+		select {
+		case <-s.active:
+			t.Fatalf("activity with %s", what)
+		default:
+		}
+	}
+	idle("nothing done")
+	// Even a failed request counts: it allocated.
+	if _, err := s.methods()["State"](context.Background(), (&taskpb.StateRequest{ID: "none"}).Marshal()); err == nil {
+		t.Fatal("State of a missing container succeeded")
+	}
+	expect("a request")
+	s.ec <- runc.Exit{Pid: 4242, Status: 1}
+	expect("an exit")
+	// Many events make one token, and touch never blocks.
+	for range 100 {
+		s.touch()
+	}
+	expect("touches")
+	idle("the token taken")
 }

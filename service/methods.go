@@ -33,7 +33,7 @@ func unary[Req any, PReq message[Req], Resp taskpb.Message](f func(context.Conte
 
 // methods is the containerd.task.v3.Task service.
 func (s *service) methods() map[string]wire.Handler {
-	return map[string]wire.Handler{
+	m := map[string]wire.Handler{
 		"State":      unary(s.State),
 		"Create":     unary(s.Create),
 		"Start":      unary(s.Start),
@@ -52,4 +52,11 @@ func (s *service) methods() map[string]wire.Handler {
 		"Connect":    unary(s.Connect),
 		"Shutdown":   unary(s.Shutdown),
 	}
+	for name, h := range m {
+		m[name] = func(ctx context.Context, b []byte) ([]byte, error) {
+			defer s.touch()
+			return h(ctx, b)
+		}
+	}
+	return m
 }

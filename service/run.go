@@ -123,6 +123,10 @@ func run(name string, o options) error {
 	return fmt.Errorf("unknown action %q", o.action)
 }
 
+// idleCollectDelay is how long the daemon waits after its last request or
+// exit before it collects garbage.
+const idleCollectDelay = time.Second
+
 // serveDaemon is the long-running shim: it serves the task API on the
 // socket that start bound, reaps children and publishes events until
 // Shutdown.
@@ -161,13 +165,19 @@ func serveDaemon(ctx context.Context, o options) error {
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(ctx, l) }()
 
-	// Return freed heap to the kernel now and then: a shim mostly idles,
-	// and its RSS is what an operator pays per container.
-	release := time.NewTicker(30 * time.Second)
-	defer release.Stop()
+	// A shim mostly idles, and its RSS is what an operator pays per
+	// container. Work comes in bursts (a create, its start, a probe's
+	// exec) and leaves garbage that, with a heap this small, no collection
+	// would reach for minutes. So once the shim has been quiet for a
+	// moment after work, collect and give the freed pages back: a
+	// collection of this heap takes well under a millisecond.
+	quiet := time.NewTimer(idleCollectDelay)
+	defer quiet.Stop()
 	for done := false; !done; {
 		select {
-		case <-release.C:
+		case <-svc.active:
+			quiet.Reset(idleCollectDelay)
+		case <-quiet.C:
 			debug.FreeOSMemory()
 		case s := <-signals:
 			switch s {

@@ -55,6 +55,9 @@ type service struct {
 	events chan any
 	// quit ends the event forwarder once the last events are out.
 	quit chan struct{}
+	// active gets a token after each request and each exit: the daemon
+	// collects garbage once the shim has gone quiet (see serveDaemon).
+	active chan struct{}
 	// shutdown is closed, once, when the shim has nothing left to serve.
 	shutdown     chan struct{}
 	shutdownOnce sync.Once
@@ -75,11 +78,20 @@ func newService(ctx context.Context, namespace string, p *publisher, shutdown ch
 		ec:         reaper.Default.Subscribe(),
 		events:     make(chan any, 128),
 		quit:       make(chan struct{}),
+		active:     make(chan struct{}, 1),
 		shutdown:   shutdown,
 	}
 	go s.processExits()
 	go s.forward(ctx, p)
 	return s, nil
+}
+
+// touch notes activity without ever blocking.
+func (s *service) touch() {
+	select {
+	case s.active <- struct{}{}:
+	default:
+	}
 }
 
 // flush, queued among events, is closed once everything before it has been
