@@ -40,6 +40,9 @@ type env struct {
 	client                 *containerd.Client
 	rootfs                 string
 	seq                    int // for container ids; the runs are sequential
+	// skip holds the shims of the settled-memory containers, which the
+	// other measurements must not count.
+	skip map[int]bool
 }
 
 func main() {
@@ -67,7 +70,7 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 	if err != nil {
 		return err
 	}
-	e := &env{repo: repo, cache: cache, dir: dir, rootfs: filepath.Join(cache, "rootfs", "busybox")}
+	e := &env{repo: repo, cache: cache, dir: dir, rootfs: filepath.Join(cache, "rootfs", "busybox"), skip: map[int]bool{}}
 	start := exec.Command(filepath.Join(repo, "hack", "containerd.sh"), "start")
 	start.Env = append(os.Environ(), "RAIND_CTRD_DIR="+dir)
 	start.Stderr = os.Stderr
@@ -105,6 +108,15 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 			return []row{r}, err
 		}
 	}
+	var settled func() ([]row, error)
+	if memory {
+		s, done, err := e.startSettled()
+		if err != nil {
+			return err
+		}
+		defer done()
+		settled = s
+	}
 	parts := []struct {
 		on    bool
 		title string
@@ -123,6 +135,14 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 		}
 		fmt.Fprintln(os.Stderr, p.title)
 		r, err := p.run()
+		if err != nil {
+			return err
+		}
+		add(r...)
+	}
+	if settled != nil {
+		fmt.Fprintln(os.Stderr, "shim memory, settled")
+		r, err := settled()
 		if err != nil {
 			return err
 		}
@@ -347,7 +367,7 @@ func (e *env) shimPids(rt string) []int {
 		}
 		b, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
 		args := strings.Split(string(b), "\x00")
-		if len(args) > 1 && filepath.Base(args[0]) == bin && strings.Contains(string(b), e.sock) && args[1] != "raind-init" {
+		if len(args) > 1 && filepath.Base(args[0]) == bin && strings.Contains(string(b), e.sock) && args[1] != "raind-init" && !e.skip[pid] {
 			pids = append(pids, pid)
 		}
 	}
@@ -375,10 +395,73 @@ func memOf(pids []int) (rss, pss float64) {
 	return rss, pss
 }
 
+// settleTime is how long the settled-memory containers idle before they
+// are measured: past the Go runtime's forced collection, which comes two
+// minutes after the previous one. A Go shim's resident size grows at its
+// collections (the collector's mark-bit arenas are cleared and kept), so
+// a figure taken before any has run flatters both shims.
+const settleTime = 150 * time.Second
+
+// startSettled starts one idle container per runtime at the beginning of
+// the run; the returned measure waits out settleTime, overlapping the
+// other parts, and reads their shims.
+func (e *env) startSettled() (measure func() ([]row, error), done func(), err error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	pids := map[string]int{}
+	var cleanups []func()
+	done = func() {
+		for _, c := range cleanups {
+			c()
+		}
+	}
+	for _, rt := range runtimes {
+		before := map[int]bool{}
+		for _, p := range e.shimPids(rt) {
+			before[p] = true
+		}
+		_, d, err := e.running(context.WithoutCancel(ctx), rt, e.id("settled"))
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		cleanups = append(cleanups, d)
+		for _, p := range e.shimPids(rt) {
+			if !before[p] {
+				pids[rt] = p
+				e.skip[p] = true
+			}
+		}
+		if pids[rt] == 0 {
+			done()
+			return nil, nil, fmt.Errorf("no new %s shim for the settled container", rt)
+		}
+	}
+	t0 := time.Now()
+	measure = func() ([]row, error) {
+		if d := settleTime - time.Since(t0); d > 0 {
+			fmt.Fprintf(os.Stderr, "  waiting %s for the idle shims to settle\n", d.Round(time.Second))
+			time.Sleep(d)
+		}
+		name := fmt.Sprintf("shim %%s, 1 container, idle %ds", int(settleTime.Seconds()))
+		rss, pss := row{name: fmt.Sprintf(name, "RSS"), unit: "MiB"}, row{name: fmt.Sprintf(name, "PSS"), unit: "MiB"}
+		for _, rt := range runtimes {
+			r, p := memOf([]int{pids[rt]})
+			if rt == raind {
+				rss.raind, pss.raind = []float64{r}, []float64{p}
+			} else {
+				rss.runc, pss.runc = []float64{r}, []float64{p}
+			}
+		}
+		return []row{rss, pss}, nil
+	}
+	return measure, done, nil
+}
+
 func (e *env) memory() ([]row, error) {
 	ctx, cancel := e.ctx()
 	defer cancel()
-	single := [2]row{{name: "shim RSS, 1 container", unit: "MiB"}, {name: "shim PSS, 1 container", unit: "MiB"}}
+	single := [2]row{{name: "shim RSS, 1 container, 2 s after start", unit: "MiB"}, {name: "shim PSS, 1 container, 2 s after start", unit: "MiB"}}
 	per := [2]row{{name: "shim RSS per container, 20 containers, 20 shims", unit: "MiB"}, {name: "shim PSS per container, 20 containers, 20 shims", unit: "MiB"}}
 	pod := [2]row{{name: "shim RSS per extra container, 20 in one pod", unit: "MiB"}, {name: "shim PSS per extra container, 20 in one pod", unit: "MiB"}}
 	put := func(r *[2]row, rt string, rss, pss float64) {
