@@ -54,6 +54,9 @@ func (s *service) methods() map[string]wire.Handler {
 	}
 	for name, h := range m {
 		m[name] = func(ctx context.Context, b []byte) ([]byte, error) {
+			// Before, so the collector is on while the request allocates;
+			// after, so the quiet period starts when it is done.
+			s.touch()
 			defer s.touch()
 			return h(ctx, b)
 		}
