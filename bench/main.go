@@ -40,9 +40,6 @@ type env struct {
 	client                 *containerd.Client
 	rootfs                 string
 	seq                    int // for container ids; the runs are sequential
-	// skip holds the shims of the settled-memory containers, which the
-	// other measurements must not count.
-	skip map[int]bool
 }
 
 func main() {
@@ -70,7 +67,7 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 	if err != nil {
 		return err
 	}
-	e := &env{repo: repo, cache: cache, dir: dir, rootfs: filepath.Join(cache, "rootfs", "busybox"), skip: map[int]bool{}}
+	e := &env{repo: repo, cache: cache, dir: dir, rootfs: filepath.Join(cache, "rootfs", "busybox")}
 	start := exec.Command(filepath.Join(repo, "hack", "containerd.sh"), "start")
 	start.Env = append(os.Environ(), "RAIND_CTRD_DIR="+dir)
 	start.Stderr = os.Stderr
@@ -108,15 +105,6 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 			return []row{r}, err
 		}
 	}
-	var settled func() ([]row, error)
-	if memory {
-		s, done, err := e.startSettled()
-		if err != nil {
-			return err
-		}
-		defer done()
-		settled = s
-	}
 	parts := []struct {
 		on    bool
 		title string
@@ -128,6 +116,7 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 		{memory, "shim memory", e.memory},
 		{mib > 0, "throughput", func() ([]row, error) { return e.throughput(mib) }},
 		{manyN > 0, fmt.Sprintf("%d containers, 10 at a time", manyN), func() ([]row, error) { return e.many(manyN, 10) }},
+		{memory, "shim memory, settled", e.settled},
 	}
 	for _, p := range parts {
 		if !p.on {
@@ -135,14 +124,6 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 		}
 		fmt.Fprintln(os.Stderr, p.title)
 		r, err := p.run()
-		if err != nil {
-			return err
-		}
-		add(r...)
-	}
-	if settled != nil {
-		fmt.Fprintln(os.Stderr, "shim memory, settled")
-		r, err := settled()
 		if err != nil {
 			return err
 		}
@@ -367,7 +348,7 @@ func (e *env) shimPids(rt string) []int {
 		}
 		b, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
 		args := strings.Split(string(b), "\x00")
-		if len(args) > 1 && filepath.Base(args[0]) == bin && strings.Contains(string(b), e.sock) && args[1] != "raind-init" && !e.skip[pid] {
+		if len(args) > 1 && filepath.Base(args[0]) == bin && strings.Contains(string(b), e.sock) && args[1] != "raind-init" {
 			pids = append(pids, pid)
 		}
 	}
@@ -395,67 +376,102 @@ func memOf(pids []int) (rss, pss float64) {
 	return rss, pss
 }
 
-// settleTime is how long the settled-memory containers idle before they
+// settleTime is how long the settled-memory containers run before they
 // are measured: past the Go runtime's forced collection, which comes two
 // minutes after the previous one. A Go shim's resident size grows at its
 // collections (the collector's mark-bit arenas are cleared and kept), so
 // a figure taken before any has run flatters both shims.
 const settleTime = 150 * time.Second
 
-// startSettled starts one idle container per runtime at the beginning of
-// the run; the returned measure waits out settleTime, overlapping the
-// other parts, and reads their shims.
-func (e *env) startSettled() (measure func() ([]row, error), done func(), err error) {
+// probeEvery is the exec interval of the probed container, as a
+// Kubernetes exec liveness probe would run.
+const probeEvery = 10 * time.Second
+
+// settled runs two containers per runtime for settleTime, one idle and one
+// with an exec of /bin/true every probeEvery, and reads their shims. It
+// runs after the other parts, so that the probes do not disturb them.
+func (e *env) settled() ([]row, error) {
 	ctx, cancel := e.ctx()
 	defer cancel()
-	pids := map[string]int{}
-	var cleanups []func()
-	done = func() {
-		for _, c := range cleanups {
-			c()
+	type shim struct {
+		rt, kind string
+		pid      int
+		task     containerd.Task
+	}
+	var shims []*shim
+	for _, kind := range []string{"idle", "probed"} {
+		for _, rt := range runtimes {
+			before := map[int]bool{}
+			for _, p := range e.shimPids(rt) {
+				before[p] = true
+			}
+			task, done, err := e.running(ctx, rt, e.id("settled-"+kind))
+			if err != nil {
+				return nil, err
+			}
+			defer done()
+			sh := &shim{rt: rt, kind: kind, task: task}
+			for _, p := range e.shimPids(rt) {
+				if !before[p] {
+					sh.pid = p
+				}
+			}
+			if sh.pid == 0 {
+				return nil, fmt.Errorf("no new %s shim for the %s container", rt, kind)
+			}
+			shims = append(shims, sh)
 		}
 	}
-	for _, rt := range runtimes {
-		before := map[int]bool{}
-		for _, p := range e.shimPids(rt) {
-			before[p] = true
-		}
-		_, d, err := e.running(context.WithoutCancel(ctx), rt, e.id("settled"))
-		if err != nil {
-			done()
-			return nil, nil, err
-		}
-		cleanups = append(cleanups, d)
-		for _, p := range e.shimPids(rt) {
-			if !before[p] {
-				pids[rt] = p
-				e.skip[p] = true
+	fmt.Fprintf(os.Stderr, "  running for %s, probing every %s\n", settleTime, probeEvery)
+	deadline := time.Now().Add(settleTime)
+	for n := 0; time.Now().Before(deadline); n++ {
+		for _, sh := range shims {
+			if sh.kind != "probed" {
+				continue
+			}
+			spec, err := sh.task.Spec(ctx)
+			if err != nil {
+				return nil, err
+			}
+			p := *spec.Process
+			p.Args = []string{"/bin/true"}
+			proc, err := sh.task.Exec(ctx, fmt.Sprintf("probe%d", n), &p, cio.NullIO)
+			if err != nil {
+				return nil, err
+			}
+			ch, _ := proc.Wait(ctx)
+			if err := proc.Start(ctx); err != nil {
+				return nil, err
+			}
+			<-ch
+			if _, err := proc.Delete(ctx); err != nil {
+				return nil, err
 			}
 		}
-		if pids[rt] == 0 {
-			done()
-			return nil, nil, fmt.Errorf("no new %s shim for the settled container", rt)
-		}
+		time.Sleep(min(probeEvery, time.Until(deadline)))
 	}
-	t0 := time.Now()
-	measure = func() ([]row, error) {
-		if d := settleTime - time.Since(t0); d > 0 {
-			fmt.Fprintf(os.Stderr, "  waiting %s for the idle shims to settle\n", d.Round(time.Second))
-			time.Sleep(d)
+	var rows []row
+	for _, kind := range []string{"idle", "probed"} {
+		label := "idle"
+		if kind == "probed" {
+			label = fmt.Sprintf("exec every %ds", int(probeEvery.Seconds()))
 		}
-		name := fmt.Sprintf("shim %%s, 1 container, idle %ds", int(settleTime.Seconds()))
+		name := fmt.Sprintf("shim %%s, 1 container, %s, after %ds", label, int(settleTime.Seconds()))
 		rss, pss := row{name: fmt.Sprintf(name, "RSS"), unit: "MiB"}, row{name: fmt.Sprintf(name, "PSS"), unit: "MiB"}
-		for _, rt := range runtimes {
-			r, p := memOf([]int{pids[rt]})
-			if rt == raind {
+		for _, sh := range shims {
+			if sh.kind != kind {
+				continue
+			}
+			r, p := memOf([]int{sh.pid})
+			if sh.rt == raind {
 				rss.raind, pss.raind = []float64{r}, []float64{p}
 			} else {
 				rss.runc, pss.runc = []float64{r}, []float64{p}
 			}
 		}
-		return []row{rss, pss}, nil
+		rows = append(rows, rss, pss)
 	}
-	return measure, done, nil
+	return rows, nil
 }
 
 func (e *env) memory() ([]row, error) {
