@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,20 @@ var heavy = []string{
 	"google.golang.org/protobuf/proto",
 	"google.golang.org/protobuf/reflect",
 	"google.golang.org/protobuf/internal/impl",
+	// crypto/sha256 alone links the FIPS 140 module (DRBG, AES, SHA-3);
+	// service/sha256.go names the socket.
+	"crypto/",
+}
+
+// heavySymbols are functions whose presence in the binary means a heavy
+// part of a package that must stay linked is back: net's resolver (the DNS
+// client, /etc/hosts, nsswitch) comes with net.Listen and net.Dial, which
+// service/unixsock.go replaces.
+var heavySymbols = []string{
+	"net.(*Resolver).",
+	"net.(*Dialer).DialContext",
+	"net.Listen",
+	"vendor/golang.org/x/net/dns/dnsmessage.(*Parser).",
 }
 
 // TestNoHeavyDependencies keeps the binary lean: it fails when a change
@@ -37,6 +52,34 @@ func TestNoHeavyDependencies(t *testing.T) {
 		for _, h := range heavy {
 			if strings.HasPrefix(dep, h) {
 				t.Errorf("the shim links %s", dep)
+			}
+		}
+	}
+}
+
+// TestNoHeavySymbols checks the linked binary, where dead code is gone:
+// net stays imported (go-runc, which the reaper uses, imports it) but only
+// its file-descriptor conns may be linked.
+func TestNoHeavySymbols(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the shim")
+	}
+	bin := filepath.Join(t.TempDir(), "shim")
+	if out, err := exec.Command("go", "build", "-tags", "netgo,osusergo", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Skipf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "tool", "nm", bin).Output()
+	if err != nil {
+		t.Skipf("go tool nm: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		for _, h := range heavySymbols {
+			if strings.HasPrefix(f[2], h) {
+				t.Errorf("the shim links %s", f[2])
 			}
 		}
 	}
