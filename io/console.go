@@ -64,6 +64,7 @@ func (i *IO) openTerminalFIFOs(cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("open stdin %s: %w", cfg.Stdin, err)
 		}
+		growPipeFile(r)
 		i.tty.stdin = r
 		w, err := os.OpenFile(cfg.Stdin, os.O_WRONLY, 0)
 		if err != nil {

@@ -202,6 +202,7 @@ func openStdin(path string) (r, w *os.File, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open stdin %s: %w", path, err)
 	}
+	growPipe(uintptr(rfd))
 	// Reading blocks in the process, as it would on a terminal or a pipe.
 	if err := unix.SetNonblock(rfd, false); err != nil {
 		unix.Close(rfd)
@@ -225,6 +226,7 @@ func (i *IO) openOutput(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	growPipe(uintptr(hfd))
 	hold := os.NewFile(uintptr(hfd), path)
 	i.mu.Lock()
 	i.holds = append(i.holds, hold)
@@ -296,6 +298,8 @@ func (i *IO) startLogger(ctx context.Context, u *url.URL, owner Owner) (retErr e
 		return err
 	}
 	defer readyR.Close()
+	growPipeFile(outW)
+	growPipeFile(errW)
 	i.out, i.err = outW, errW
 
 	cmd := exec.Command(u.Path, loggerArgs(u)...)
