@@ -17,6 +17,11 @@ LDFLAGS := -X github.com/raind/raind/service.Version=$(VERSION) -linkmode extern
 # that a deps step earlier in the same make run is seen.
 SHIM_CC = $(or $(shell command -v musl-gcc 2>/dev/null),$(CC))
 TAGS := netgo,osusergo
+# No inlining outside the runtime: every shim maps its whole binary, and
+# the inlined copies and their inline tables are 150 KB of it (pclntab
+# mostly). The shim and the init are syscall-bound; the runtime's
+# allocator and scheduler keep their inlining.
+GCFLAGS := -gcflags=all=-l -gcflags=runtime=
 SHIM := bin/containerd-shim-raind-v2
 INTEGRATION_TIMEOUT ?= 40m
 # Lazily expanded: only targets that run unit tests pay for `go list`.
@@ -31,7 +36,7 @@ all: build
 
 build:
 	@case "$(SHIM_CC)" in *musl-gcc) ;; *) echo "note: musl-gcc not found (apt-get install musl-tools); linking static glibc, a larger shim" >&2;; esac
-	CC=$(SHIM_CC) CGO_ENABLED=1 $(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-raind-v2
+	CC=$(SHIM_CC) CGO_ENABLED=1 $(GO) build -trimpath $(GCFLAGS) -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-raind-v2
 
 install: build
 	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-raind-v2
