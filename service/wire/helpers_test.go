@@ -137,6 +137,15 @@ func ourMethods(p *blockProbe) map[string]Handler {
 		"Panic": func(ctx context.Context, b []byte) ([]byte, error) {
 			panic("boom")
 		},
+		// Echo answers with its request, for messages larger than the
+		// read buffer in both directions.
+		"Echo": func(ctx context.Context, b []byte) ([]byte, error) {
+			var req taskv3.StartRequest
+			if err := proto.Unmarshal(b, &req); err != nil {
+				return nil, err
+			}
+			return proto.Marshal(&req)
+		},
 	}
 }
 
@@ -169,8 +178,19 @@ func officialMethods(p *blockProbe) map[string]ttrpc.Method {
 			}
 			return &taskv3.StartResponse{Pid: 42}, nil
 		},
+		"Echo": func(ctx context.Context, unmarshal func(any) error) (any, error) {
+			var req taskv3.StartRequest
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			return &req, nil
+		},
 	}
 }
+
+// echoSizes straddle a connection's read buffer (bufio's default 4 KiB)
+// and reach well past it.
+var echoSizes = []int{1, 4096 - 20, 4096, 4097, 64 << 10, 1 << 20}
 
 func socketPath(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "s")

@@ -40,6 +40,21 @@ func TestOfficialClientOurServer(t *testing.T) {
 		}
 	})
 
+	t.Run("LargeMessages", func(t *testing.T) {
+		path, _, _ := startOurServer(t, newBlockProbe())
+		c := officialClient(t, path)
+		for _, n := range echoSizes {
+			id := strings.Repeat("x", n-1) + "y"
+			var resp taskv3.StartRequest
+			if err := c.Call(ctx, testService, "Echo", &taskv3.StartRequest{ID: id}, &resp); err != nil {
+				t.Fatalf("%d bytes: %v", n, err)
+			}
+			if resp.ID != id {
+				t.Fatalf("%d bytes: got %d bytes back", n, len(resp.ID))
+			}
+		}
+	})
+
 	t.Run("ErrorKinds", func(t *testing.T) {
 		path, _, _ := startOurServer(t, newBlockProbe())
 		c := officialClient(t, path)
@@ -185,6 +200,21 @@ func ourClientSuite(t *testing.T, start func(*testing.T, *blockProbe) string) {
 		var resp taskv3.StartResponse
 		if err := proto.Unmarshal(b, &resp); err != nil || resp.Pid != 99 {
 			t.Fatalf("got %v %v, want pid 99", &resp, err)
+		}
+	})
+
+	t.Run("LargeMessages", func(t *testing.T) {
+		c := ourClient(t, start(t, newBlockProbe()))
+		for _, n := range echoSizes {
+			id := strings.Repeat("x", n-1) + "y"
+			b, err := c.Call(ctx, testService, "Echo", marshalStart(t, id))
+			if err != nil {
+				t.Fatalf("%d bytes: %v", n, err)
+			}
+			var resp taskv3.StartRequest
+			if err := proto.Unmarshal(b, &resp); err != nil || resp.ID != id {
+				t.Fatalf("%d bytes: got %d bytes back, %v", n, len(resp.ID), err)
+			}
 		}
 	})
 
