@@ -217,6 +217,12 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		return fail(fmt.Errorf("init %d died while preparing the container: %w", pid, err))
 	}
 	if m.Type == msgReady {
+		// The init exits when it loses the socket, so a context that
+		// ended after the last read must fail the spawn here rather than
+		// leave a container that dies before Start.
+		if !stop() {
+			return fail(fmt.Errorf("init %d: %w", pid, ctx.Err()))
+		}
 		return p, nil
 	}
 	return fail(childFailure(m))
@@ -252,17 +258,13 @@ func socketPair(name string) (net.Conn, *os.File, error) {
 	return conn, child, nil
 }
 
-// closeOnDone makes blocking socket I/O honour ctx.
-func closeOnDone(ctx context.Context, c net.Conn) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.Close()
-		case <-done:
-		}
-	}()
-	return func() { close(done) }
+// closeOnDone makes blocking socket I/O honour ctx: c is closed if ctx ends
+// before stop is called. stop reports whether it came first, that is,
+// whether c is still open. After stop returns true, c is never closed on
+// ctx's account, even if ctx ends the next instant (as a request's context
+// does once its handler returns).
+func closeOnDone(ctx context.Context, c io.Closer) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { c.Close() })
 }
 
 func wrapCtx(ctx context.Context, err error) error {
