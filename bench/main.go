@@ -50,15 +50,16 @@ func main() {
 	gib := flag.Int("mib", 1024, "MiB for the throughput runs")
 	memory := flag.Bool("memory", true, "measure shim memory")
 	many := flag.Int("many", 100, "containers for the concurrent start (0 skips it)")
+	keep := flag.Bool("keep", false, "stop containerd but keep its directory (its log) for a look afterwards")
 	flag.Parse()
-	if err := run(*lifecycleRuns, *ctrRuns, *execRuns, *gib, *memory, *many); err != nil {
+	if err := run(*lifecycleRuns, *ctrRuns, *execRuns, *gib, *memory, *many, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
 // A zero count (or -memory=false) skips that part of the run.
-func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) error {
+func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int, keep bool) error {
 	repo, _ := filepath.Abs(".")
 	cache := os.Getenv("RAIND_CACHE")
 	if cache == "" {
@@ -78,7 +79,12 @@ func run(lifecycleRuns, ctrRuns, execRuns, mib int, memory bool, manyN int) erro
 	}
 	e.sock = strings.TrimSpace(string(out))
 	defer func() {
-		stop := exec.Command(filepath.Join(repo, "hack", "containerd.sh"), "destroy")
+		action := "destroy"
+		if keep {
+			action = "stop"
+			fmt.Fprintln(os.Stderr, "containerd's directory is kept:", dir)
+		}
+		stop := exec.Command(filepath.Join(repo, "hack", "containerd.sh"), action)
 		stop.Env = append(os.Environ(), "RAIND_CTRD_DIR="+dir)
 		stop.Stdout, stop.Stderr = os.Stderr, os.Stderr
 		_ = stop.Run()
@@ -281,6 +287,12 @@ func (e *env) running(ctx context.Context, rt, id string, opts ...oci.SpecOpts) 
 		return nil, nil, err
 	}
 	if err := task.Start(ctx); err != nil {
+		err = fmt.Errorf("%s: start %s: %w", rt, id, err)
+		if st, serr := task.Status(ctx); serr == nil {
+			err = fmt.Errorf("%w (task %s, exit status %d)", err, st.Status, st.ExitStatus)
+		}
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		_ = c.Delete(ctx)
 		return nil, nil, err
 	}
 	return task, func() {
