@@ -100,6 +100,29 @@ func (e *Exec) SetExited(code int, at time.Time) {
 	}
 }
 
+// UnreadOutput is how much of the exec's output its client has not read.
+func (e *Exec) UnreadOutput() int {
+	e.mu.Lock()
+	io := e.io
+	e.mu.Unlock()
+	if io == nil {
+		return 0
+	}
+	return io.Unread()
+}
+
+// WaitOutputRead waits, bounded, until the client has read the exec's
+// output (see stdio.IO.WaitRead).
+func (e *Exec) WaitOutputRead() bool {
+	e.mu.Lock()
+	io := e.io
+	e.mu.Unlock()
+	if io == nil {
+		return true
+	}
+	return io.WaitRead()
+}
+
 // Resize sets the exec's terminal size.
 func (e *Exec) Resize(width, height uint32) error {
 	e.mu.Lock()

@@ -107,6 +107,23 @@ func (p *Init) SetExited(code int, at time.Time) {
 	}
 }
 
+// UnreadOutput is how much of the init's output its client has not read.
+func (p *Init) UnreadOutput() int {
+	if p.io == nil {
+		return 0
+	}
+	return p.io.Unread()
+}
+
+// WaitOutputRead waits, bounded, until the client has read the init's
+// output (see stdio.IO.WaitRead).
+func (p *Init) WaitOutputRead() bool {
+	if p.io == nil {
+		return true
+	}
+	return p.io.WaitRead()
+}
+
 // Resize sets the init's terminal size.
 func (p *Init) Resize(width, height uint32) error { return p.io.Resize(width, height) }
 

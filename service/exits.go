@@ -20,6 +20,14 @@ type exitTarget interface {
 	SetExited(code int, at time.Time)
 }
 
+// outputOwner is a process that writes its client's FIFOs itself, so that
+// its exit must wait until the client has read what it wrote (see
+// stdio.IO.WaitRead).
+type outputOwner interface {
+	UnreadOutput() int
+	WaitOutputRead() bool
+}
+
 // tracked is a process whose exit the service publishes.
 type tracked struct {
 	containerID string
@@ -47,8 +55,14 @@ func (s *service) processExits() {
 			continue
 		}
 		delete(s.byPid, e.Pid)
-		s.exited(t, e)
-		s.mu.Unlock()
+		if o, ok := t.target.(outputOwner); ok && o.UnreadOutput() > 0 {
+			// Off this loop: other exits must not wait for this client.
+			s.mu.Unlock()
+			go s.exitedOnceRead(t, o, e)
+		} else {
+			s.exited(t, e)
+			s.mu.Unlock()
+		}
 		if t.isInit && t.c != nil && !t.c.init.Container().OwnPidNamespace() {
 			// Nothing else ends the rest of a container whose pid
 			// namespace outlives its init.
@@ -57,6 +71,19 @@ func (s *service) processExits() {
 			}
 		}
 	}
+}
+
+// exitedOnceRead records e for t once t's client has read its output, or
+// has stopped reading. Until then t counts as running, so its container's
+// init exit is held back behind it as for any running exec.
+func (s *service) exitedOnceRead(t *tracked, o outputOwner, e runc.Exit) {
+	if !o.WaitOutputRead() {
+		log.L.WithField("id", t.containerID).WithField("exec", t.id).Warn("client stopped reading the process's output; reporting its exit with output unread")
+	}
+	s.mu.Lock()
+	s.exited(t, e)
+	s.mu.Unlock()
+	s.touch()
 }
 
 // exited records e for t; s.mu is held.

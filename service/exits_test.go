@@ -191,3 +191,54 @@ func TestActivityIsSignalled(t *testing.T) {
 	expect("touches")
 	idle("the token taken")
 }
+
+// readProc is a process whose client has not read its output until read
+// is closed.
+type readProc struct {
+	fakeProc
+	read chan struct{}
+}
+
+func (r *readProc) UnreadOutput() int {
+	select {
+	case <-r.read:
+		return 0
+	default:
+		return 1
+	}
+}
+
+func (r *readProc) WaitOutputRead() bool {
+	<-r.read
+	return true
+}
+
+// A process that wrote its client's FIFO itself exits, for the client,
+// only once the client has read that output; meanwhile other exits go on.
+func TestExitWaitsForOutputRead(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	slow := &readProc{read: make(chan struct{})}
+	ts := &tracked{containerID: "a", id: "a", pid: 100, target: slow, startPublished: true}
+	s.register(ts, time.Now())
+	other := &fakeProc{}
+	to := &tracked{containerID: "b", id: "b", pid: 101, target: other, startPublished: true}
+	s.register(to, time.Now())
+
+	s.ec <- runc.Exit{Pid: 100, Status: 1, Timestamp: time.Now()}
+	s.ec <- runc.Exit{Pid: 101, Status: 2, Timestamp: time.Now()}
+	if ex, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok || ex.ContainerID != "b" {
+		t.Fatalf("first event %+v, want b's exit", ex)
+	}
+	noEvent(t, s)
+	slow.mu.Lock()
+	n := slow.n
+	slow.mu.Unlock()
+	if n != 0 {
+		t.Fatal("exit recorded while the output was unread")
+	}
+	close(slow.read)
+	if ex, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok || ex.ContainerID != "a" || ex.ExitStatus != 1 {
+		t.Fatalf("event %+v, want a's exit", ex)
+	}
+}
