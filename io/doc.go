@@ -7,6 +7,8 @@
 // and goings from reaching the container: a read end of stdout and stderr
 // (no SIGPIPE when the client goes away, and what was written waits for the
 // next reader) and a write end of stdin (EOF only when CloseIO says so).
+// Those read ends also tell how much output the client has not read yet,
+// which the shim waits on before it reports an exit (see drain.go).
 //
 // It must not know about tasks, events or containers.
 package stdio
