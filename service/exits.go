@@ -78,7 +78,7 @@ func (s *service) processExits() {
 // init exit is held back behind it as for any running exec.
 func (s *service) exitedOnceRead(t *tracked, o outputOwner, e runc.Exit) {
 	if !o.WaitOutputRead() {
-		log.L.WithField("id", t.containerID).WithField("exec", t.id).Warn("client stopped reading the process's output; reporting its exit with output unread")
+		log.L.WithField("id", t.containerID).WithField("exec", t.id).Info("no client is reading the process's output; reporting its exit with output unread")
 	}
 	s.mu.Lock()
 	s.exited(t, e)
