@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -157,6 +158,12 @@ func KillAll(m Manager, sig syscall.Signal, timeout time.Duration) error {
 	}
 }
 
+// cgroupGone tells whether err is the cgroup's directory having been
+// removed: our own file helpers say NotFound, a read says ENOENT.
+func cgroupGone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errdefs.IsNotFound(err)
+}
+
 func signalFrozen(m Manager, sig syscall.Signal) error {
 	// Without a freezer the signal is still worth sending: it reaches
 	// every process that exists now, which is the best we can do.
@@ -170,8 +177,10 @@ func signalFrozen(m Manager, sig syscall.Signal) error {
 		}
 	}
 	// Thaw even when Freeze failed: a freeze that timed out or half
-	// succeeded must not leave the cgroup stopped.
-	if terr := m.Thaw(); terr != nil && ferr == nil && err == nil {
+	// succeeded must not leave the cgroup stopped. A cgroup that is gone
+	// by now is not stopped either: the signal killed its last process
+	// and the container's delete removed it in the meantime.
+	if terr := m.Thaw(); terr != nil && !cgroupGone(terr) && ferr == nil && err == nil {
 		err = fmt.Errorf("thaw cgroup %s: %w", m.Path(), terr)
 	}
 	return err

@@ -61,6 +61,22 @@ func TestKillAllAlwaysThaws(t *testing.T) {
 	}
 }
 
+// The signal can kill the last process and the container's delete remove
+// the cgroup before the thaw: the kill worked. Any other thaw failure is
+// still an error.
+func TestKillAllCgroupGoneBeforeThaw(t *testing.T) {
+	gone := &os.PathError{Op: "open", Path: "/rec/freezer.state", Err: syscall.ENOENT}
+	for _, gone := range []error{gone, fmt.Errorf("cgroup /rec: %w", errdefs.ErrNotFound)} {
+		if err := KillAll(&recorder{thawErr: gone}, syscall.SIGTERM, 0); err != nil {
+			t.Fatalf("thaw of a removed cgroup: %v", err)
+		}
+	}
+	busy := &os.PathError{Op: "write", Path: "/rec/freezer.state", Err: syscall.EBUSY}
+	if err := KillAll(&recorder{thawErr: busy}, syscall.SIGTERM, 0); !errors.Is(err, syscall.EBUSY) {
+		t.Fatalf("thaw failure: err = %v, want EBUSY", err)
+	}
+}
+
 func TestKillAllTimeout(t *testing.T) {
 	// A pid that never goes away: our own, which SIGCONT does not harm.
 	r := &recorder{pids: []int{os.Getpid()}}
