@@ -55,14 +55,8 @@ func (s *service) processExits() {
 			continue
 		}
 		delete(s.byPid, e.Pid)
-		if o, ok := t.target.(outputOwner); ok && o.UnreadOutput() > 0 {
-			// Off this loop: other exits must not wait for this client.
-			s.mu.Unlock()
-			go s.exitedOnceRead(t, o, e)
-		} else {
-			s.exited(t, e)
-			s.mu.Unlock()
-		}
+		s.deliverExit(t, e)
+		s.mu.Unlock()
 		if t.isInit && t.c != nil && !t.c.init.Container().OwnPidNamespace() {
 			// Nothing else ends the rest of a container whose pid
 			// namespace outlives its init.
@@ -71,6 +65,17 @@ func (s *service) processExits() {
 			}
 		}
 	}
+}
+
+// deliverExit records e for t now, or, while t's client has output left
+// to read, once it has read it (off the caller's goroutine: other exits
+// must not wait for this client). s.mu is held.
+func (s *service) deliverExit(t *tracked, e runc.Exit) {
+	if o, ok := t.target.(outputOwner); ok && o.UnreadOutput() > 0 {
+		go s.exitedOnceRead(t, o, e)
+		return
+	}
+	s.exited(t, e)
 }
 
 // exitedOnceRead records e for t once t's client has read its output, or
@@ -151,7 +156,7 @@ func (s *service) register(t *tracked, since time.Time) {
 	if e, ok := s.unclaimed[t.pid]; ok {
 		delete(s.unclaimed, t.pid)
 		if !e.Timestamp.Before(since) {
-			s.exited(t, e)
+			s.deliverExit(t, e)
 			return
 		}
 	}

@@ -242,3 +242,34 @@ func TestExitWaitsForOutputRead(t *testing.T) {
 		t.Fatalf("event %+v, want a's exit", ex)
 	}
 }
+
+// A process can exit before it is registered (a quick exec on a loaded
+// machine); its output must be waited for all the same.
+func TestEarlyExitWaitsForOutputRead(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	since := time.Now()
+	s.ec <- runc.Exit{Pid: 300, Status: 0, Timestamp: time.Now()}
+	// The exit loop files it as unclaimed; wait until it has.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		_, filed := s.unclaimed[300]
+		s.mu.Unlock()
+		if filed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("exit not filed as unclaimed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p := &readProc{read: make(chan struct{})}
+	tr := &tracked{containerID: "c", id: "x", pid: 300, target: p, startPublished: true}
+	s.register(tr, since)
+	noEvent(t, s)
+	close(p.read)
+	if ex, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok || ex.ID != "x" {
+		t.Fatalf("event %+v, want x's exit", ex)
+	}
+}
