@@ -92,9 +92,7 @@ func (e *Exec) Start(ctx context.Context) error {
 // SetExited records the exit and releases the terminal relay's wait.
 func (e *Exec) SetExited(code int, at time.Time) {
 	e.lifecycle.SetExited(code, at)
-	e.mu.Lock()
-	io := e.io
-	e.mu.Unlock()
+	io := e.currentIO()
 	if io != nil {
 		io.ProcessExited()
 	}
@@ -102,9 +100,7 @@ func (e *Exec) SetExited(code int, at time.Time) {
 
 // UnreadOutput is how much of the exec's output its client has not read.
 func (e *Exec) UnreadOutput() int {
-	e.mu.Lock()
-	io := e.io
-	e.mu.Unlock()
+	io := e.currentIO()
 	if io == nil {
 		return 0
 	}
@@ -114,20 +110,23 @@ func (e *Exec) UnreadOutput() int {
 // WaitOutputRead waits, bounded, until the client has read the exec's
 // output (see stdio.IO.WaitRead).
 func (e *Exec) WaitOutputRead() bool {
-	e.mu.Lock()
-	io := e.io
-	e.mu.Unlock()
+	io := e.currentIO()
 	if io == nil {
 		return true
 	}
 	return io.WaitRead()
 }
 
+// currentIO is the exec's stdio, nil until Start has opened it.
+func (e *Exec) currentIO() *stdio.IO {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.io
+}
+
 // Resize sets the exec's terminal size.
 func (e *Exec) Resize(width, height uint32) error {
-	e.mu.Lock()
-	io := e.io
-	e.mu.Unlock()
+	io := e.currentIO()
 	if io == nil {
 		return fmt.Errorf("exec %s has not started: %w", e.id, errdefs.ErrFailedPrecondition)
 	}
@@ -147,9 +146,7 @@ func (e *Exec) Kill(sig syscall.Signal) error {
 
 // CloseIO closes the exec's stdin.
 func (e *Exec) CloseIO() error {
-	e.mu.Lock()
-	io := e.io
-	e.mu.Unlock()
+	io := e.currentIO()
 	if io == nil {
 		return nil
 	}
