@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -159,9 +158,9 @@ func KillAll(m Manager, sig syscall.Signal, timeout time.Duration) error {
 }
 
 // cgroupGone tells whether err is the cgroup's directory having been
-// removed: our own file helpers say NotFound, a read says ENOENT.
+// removed: writeFile says NotFound, a plain read says ENOENT.
 func cgroupGone(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errdefs.IsNotFound(err)
+	return notExist(err) || errdefs.IsNotFound(err)
 }
 
 func signalFrozen(m Manager, sig syscall.Signal) error {
