@@ -83,7 +83,7 @@ func (s *service) deliverExit(t *tracked, e runc.Exit) {
 // init exit is held back behind it as for any running exec.
 func (s *service) exitedOnceRead(t *tracked, o outputOwner, e runc.Exit) {
 	if !o.WaitOutputRead() {
-		log.L.WithField("id", t.containerID).WithField("exec", t.id).Info("no client is reading the process's output; reporting its exit with output unread")
+		log.L.WithField("id", t.containerID).WithField("process", t.id).Info("no client is reading the process's output; reporting its exit with output unread")
 	}
 	s.mu.Lock()
 	s.exited(t, e)
