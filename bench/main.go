@@ -368,8 +368,27 @@ func (e *env) shimPids(rt string) []int {
 	return pids
 }
 
-// memOf returns RSS and PSS in MiB summed over pids.
-func memOf(pids []int) (rss, pss float64) {
+// mem is a memory reading in MiB, summed over shims.
+type mem struct {
+	// rss counts every resident page; pss shares each page among the
+	// processes that map it; priv (Private_Clean + Private_Dirty) is what
+	// no other process maps, the part that grows with the number of
+	// shims on a node, since the binary's pages are shared.
+	rss, pss, priv float64
+}
+
+// memKinds names mem's fields in row order.
+var memKinds = [3]string{"RSS", "PSS", "private memory"}
+
+func (m mem) values() [3]float64 { return [3]float64{m.rss, m.pss, m.priv} }
+
+func (m mem) minus(o mem) mem { return mem{m.rss - o.rss, m.pss - o.pss, m.priv - o.priv} }
+
+func (m mem) div(n float64) mem { return mem{m.rss / n, m.pss / n, m.priv / n} }
+
+// memOf reads smaps_rollup of every pid.
+func memOf(pids []int) mem {
+	var m mem
 	for _, pid := range pids {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 		for _, line := range strings.Split(string(b), "\n") {
@@ -380,13 +399,38 @@ func memOf(pids []int) (rss, pss float64) {
 			v, _ := strconv.ParseFloat(f[1], 64)
 			switch f[0] {
 			case "Rss:":
-				rss += v / 1024
+				m.rss += v / 1024
 			case "Pss:":
-				pss += v / 1024
+				m.pss += v / 1024
+			case "Private_Clean:", "Private_Dirty:":
+				m.priv += v / 1024
 			}
 		}
 	}
-	return rss, pss
+	return m
+}
+
+// memRows are the three rows of one memory measurement; name has a %s
+// for the kind.
+type memRows [3]row
+
+func newMemRows(name string) memRows {
+	var r memRows
+	for i, k := range memKinds {
+		r[i] = row{name: fmt.Sprintf(name, k), unit: "MiB"}
+	}
+	return r
+}
+
+// put records m for runtime rt.
+func (r *memRows) put(rt string, m mem) {
+	for i, v := range m.values() {
+		if rt == raind {
+			r[i].raind = append(r[i].raind, v)
+		} else {
+			r[i].runc = append(r[i].runc, v)
+		}
+	}
 }
 
 // settleTime is how long the settled-memory containers run before they
@@ -469,20 +513,13 @@ func (e *env) settled() ([]row, error) {
 		if kind == "probed" {
 			label = fmt.Sprintf("exec every %ds", int(probeEvery.Seconds()))
 		}
-		name := fmt.Sprintf("shim %%s, 1 container, %s, after %ds", label, int(settleTime.Seconds()))
-		rss, pss := row{name: fmt.Sprintf(name, "RSS"), unit: "MiB"}, row{name: fmt.Sprintf(name, "PSS"), unit: "MiB"}
+		rs := newMemRows(fmt.Sprintf("shim %%s, 1 container, %s, after %ds", label, int(settleTime.Seconds())))
 		for _, sh := range shims {
-			if sh.kind != kind {
-				continue
-			}
-			r, p := memOf([]int{sh.pid})
-			if sh.rt == raind {
-				rss.raind, pss.raind = []float64{r}, []float64{p}
-			} else {
-				rss.runc, pss.runc = []float64{r}, []float64{p}
+			if sh.kind == kind {
+				rs.put(sh.rt, memOf([]int{sh.pid}))
 			}
 		}
-		rows = append(rows, rss, pss)
+		rows = append(rows, rs[:]...)
 	}
 	return rows, nil
 }
@@ -490,16 +527,9 @@ func (e *env) settled() ([]row, error) {
 func (e *env) memory() ([]row, error) {
 	ctx, cancel := e.ctx()
 	defer cancel()
-	single := [2]row{{name: "shim RSS, 1 container, 2 s after start", unit: "MiB"}, {name: "shim PSS, 1 container, 2 s after start", unit: "MiB"}}
-	per := [2]row{{name: "shim RSS per container, 20 containers, 20 shims", unit: "MiB"}, {name: "shim PSS per container, 20 containers, 20 shims", unit: "MiB"}}
-	pod := [2]row{{name: "shim RSS per extra container, 20 in one pod", unit: "MiB"}, {name: "shim PSS per extra container, 20 in one pod", unit: "MiB"}}
-	put := func(r *[2]row, rt string, rss, pss float64) {
-		if rt == raind {
-			r[0].raind, r[1].raind = append(r[0].raind, rss), append(r[1].raind, pss)
-		} else {
-			r[0].runc, r[1].runc = append(r[0].runc, rss), append(r[1].runc, pss)
-		}
-	}
+	single := newMemRows("shim %s, 1 container, 2 s after start")
+	per := newMemRows("shim %s per container, 20 containers, 20 shims")
+	pod := newMemRows("shim %s per extra container, 20 in one pod")
 	settle := func() { time.Sleep(2 * time.Second) }
 	for _, rt := range runtimes {
 		// 20 containers, one shim each; the first alone gives the single
@@ -513,20 +543,18 @@ func (e *env) memory() ([]row, error) {
 			cleanups = append(cleanups, done)
 			if i == 0 {
 				settle()
-				rss, pss := memOf(e.shimPids(rt))
-				put(&single, rt, rss, pss)
+				single.put(rt, memOf(e.shimPids(rt)))
 			}
 		}
 		settle()
-		rss, pss := memOf(e.shimPids(rt))
-		put(&per, rt, rss/20, pss/20)
+		per.put(rt, memOf(e.shimPids(rt)).div(20))
 		for _, c := range cleanups {
 			c()
 		}
 		// One pod: the sandbox id annotation groups the shims.
 		group := e.id("pod")
 		cleanups = nil
-		var one [2]float64
+		var one mem
 		for i := 0; i < 20; i++ {
 			_, done, err := e.running(ctx, rt, e.id("podc"), oci.WithAnnotations(map[string]string{"io.kubernetes.cri.sandbox-id": group}))
 			if err != nil {
@@ -535,17 +563,20 @@ func (e *env) memory() ([]row, error) {
 			cleanups = append(cleanups, done)
 			if i == 0 {
 				settle()
-				one[0], one[1] = memOf(e.shimPids(rt))
+				one = memOf(e.shimPids(rt))
 			}
 		}
 		settle()
-		rss, pss = memOf(e.shimPids(rt))
-		put(&pod, rt, (rss-one[0])/19, (pss-one[1])/19)
+		pod.put(rt, memOf(e.shimPids(rt)).minus(one).div(19))
 		for _, c := range cleanups {
 			c()
 		}
 	}
-	return []row{single[0], single[1], per[0], per[1], pod[0], pod[1]}, nil
+	var rows []row
+	for _, r := range []memRows{single, per, pod} {
+		rows = append(rows, r[:]...)
+	}
+	return rows, nil
 }
 
 type counter struct {
@@ -696,7 +727,7 @@ func (e *env) many(n, conc int) ([]row, error) {
 	ctx, cancel := e.ctx()
 	defer cancel()
 	wall := row{name: fmt.Sprintf("%d containers started, %d at a time: wall time", n, conc), unit: "s"}
-	mem := row{name: fmt.Sprintf("%d containers: total shim RSS", n), unit: "MiB"}
+	total := row{name: fmt.Sprintf("%d containers: total shim RSS", n), unit: "MiB"}
 	for _, rt := range runtimes {
 		var mu sync.Mutex
 		var cleanups []func()
@@ -728,7 +759,7 @@ func (e *env) many(n, conc int) ([]row, error) {
 		wg.Wait()
 		d := time.Since(t0).Seconds()
 		time.Sleep(2 * time.Second)
-		rss, _ := memOf(e.shimPids(rt))
+		rss := memOf(e.shimPids(rt)).rss
 		for _, c := range cleanups {
 			c()
 		}
@@ -736,10 +767,10 @@ func (e *env) many(n, conc int) ([]row, error) {
 			return nil, firstErr
 		}
 		if rt == raind {
-			wall.raind, mem.raind = []float64{d}, []float64{rss}
+			wall.raind, total.raind = []float64{d}, []float64{rss}
 		} else {
-			wall.runc, mem.runc = []float64{d}, []float64{rss}
+			wall.runc, total.runc = []float64{d}, []float64{rss}
 		}
 	}
-	return []row{wall, mem}, nil
+	return []row{wall, total}, nil
 }
