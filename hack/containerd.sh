@@ -75,8 +75,40 @@ disabled_plugins = []
 [plugins."io.containerd.shim.v1.manager"]
   $shim_sockets
 
+# A sandboxed test machine may lack CAP_SYS_RESOURCE, and CRI gives pod
+# sandboxes an oom_score_adj of -998: clamp it to containerd's own.
+[plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = true
+
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.raind]
   runtime_type = "io.containerd.raind.v2"
+
+[plugins."io.containerd.cri.v1.runtime".cni]
+  bin_dirs = ["$CACHE/cni/bin"]
+  conf_dir = "$DIR/cni/net.d"
+
+# The pod sandbox image hack/install-deps.sh builds (no registry here).
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "registry.k8s.io/pause:raind"
+
+# nerdctl's --restart=always: check every second rather than ten.
+[plugins."io.containerd.monitor.container.v1.restart"]
+  interval = "1s"
+EOF
+  mkdir -p "$DIR/cni/net.d"
+  # CRI's pod network: a bridge of its own on this host, pods in a
+  # network namespace each.
+  cat >"$DIR/cni/net.d/10-raind.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "raind-cri",
+  "plugins": [
+    {"type": "bridge", "bridge": "raindcri0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.77.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}],
+              "dataDir": "$DIR/cni/ipam"}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
 EOF
   mv "$DIR/config.toml.new" "$DIR/config.toml"
 }

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -87,6 +88,7 @@ func run(m *testing.M) int {
 	teardown := func() {
 		once.Do(func() {
 			stopErr = ctrd.stop(e)
+			removeLinks(e)
 			removeDir(e.dir)
 			// The per-container cgroups are the shim's to remove; the
 			// namespace's parent (like runc's) stays for the next
@@ -369,6 +371,39 @@ func cleanupTasks(socket string) []string {
 		}
 	}
 	return left
+}
+
+// linksFile lists the network interfaces that the tests' CNI plugins
+// created on the host (nerdctl's and CRI's bridges), one a line, for
+// removeLinks.
+func (e env) linksFile() string { return filepath.Join(e.dir, "links") }
+
+// claimLink records that interface name is the tests' to remove, unless it
+// exists already: then someone else made it, and it stays.
+func (e env) claimLink(name string) error {
+	if _, err := net.InterfaceByName(name); err == nil {
+		return nil
+	}
+	f, err := os.OpenFile(e.linksFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintln(f, name)
+	return err
+}
+
+// removeLinks deletes the interfaces claimLink recorded.
+func removeLinks(e env) {
+	b, _ := os.ReadFile(e.linksFile())
+	for _, name := range strings.Fields(string(b)) {
+		if _, err := net.InterfaceByName(name); err != nil {
+			continue
+		}
+		if out, err := exec.Command("ip", "link", "del", name).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "integration: remove interface %s: %v %s\n", name, err, out)
+		}
+	}
 }
 
 // removeDir unmounts whatever is still mounted under dir, deepest first,
