@@ -26,6 +26,8 @@ APT_NEEDS=(
   "/bin/busybox:busybox-static"
   "flock:util-linux"
   "sha256sum:coreutils"
+  "protoc:protobuf-compiler" # go generate ./service/taskv3 (hack/gen-taskv3.sh)
+  "/usr/include/google/protobuf/any.proto:libprotobuf-dev" # its well-known .proto files
 )
 
 log() { echo "install-deps: $*" >&2; }
