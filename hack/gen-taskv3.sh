@@ -9,6 +9,7 @@
 # published api/runtime/task/v3 package also holds the grpc service, and
 # importing it links all of grpc into the shim. The dependencies of
 # shim.proto map to containerd's published packages, which are grpc-free.
+# The ttrpc names carry the TTRPC prefix, as in containerd's package.
 #
 #   hack/gen-taskv3.sh [OUTROOT]   writes OUTROOT/service/taskv3 (default: the repo)
 set -euo pipefail
@@ -39,5 +40,5 @@ protoc -I "$API" -I "$WKT" \
   --plugin=protoc-gen-go="$tmp/protoc-gen-go" \
   --plugin=protoc-gen-go-ttrpc="$tmp/protoc-gen-go-ttrpc" \
   --go_out="$OUT" --go_opt="module=$MODULE,$MAP" \
-  --go-ttrpc_out="$OUT" --go-ttrpc_opt="module=$MODULE,$MAP" \
+  --go-ttrpc_out="$OUT" --go-ttrpc_opt="module=$MODULE,prefix=TTRPC,$MAP" \
   runtime/task/v3/shim.proto

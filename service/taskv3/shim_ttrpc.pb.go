@@ -8,7 +8,7 @@ import (
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
-type TaskService interface {
+type TTRPCTaskService interface {
 	State(context.Context, *StateRequest) (*StateResponse, error)
 	Create(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error)
 	Start(context.Context, *StartRequest) (*StartResponse, error)
@@ -28,7 +28,7 @@ type TaskService interface {
 	Shutdown(context.Context, *ShutdownRequest) (*emptypb.Empty, error)
 }
 
-func RegisterTaskService(srv *ttrpc.Server, svc TaskService) {
+func RegisterTTRPCTaskService(srv *ttrpc.Server, svc TTRPCTaskService) {
 	srv.RegisterService("containerd.task.v3.Task", &ttrpc.ServiceDesc{
 		Methods: map[string]ttrpc.Method{
 			"State": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
@@ -154,17 +154,17 @@ func RegisterTaskService(srv *ttrpc.Server, svc TaskService) {
 	})
 }
 
-type taskClient struct {
+type ttrpctaskClient struct {
 	client *ttrpc.Client
 }
 
-func NewTaskClient(client *ttrpc.Client) TaskService {
-	return &taskClient{
+func NewTTRPCTaskClient(client *ttrpc.Client) TTRPCTaskService {
+	return &ttrpctaskClient{
 		client: client,
 	}
 }
 
-func (c *taskClient) State(ctx context.Context, req *StateRequest) (*StateResponse, error) {
+func (c *ttrpctaskClient) State(ctx context.Context, req *StateRequest) (*StateResponse, error) {
 	var resp StateResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "State", req, &resp); err != nil {
 		return nil, err
@@ -172,7 +172,7 @@ func (c *taskClient) State(ctx context.Context, req *StateRequest) (*StateRespon
 	return &resp, nil
 }
 
-func (c *taskClient) Create(ctx context.Context, req *CreateTaskRequest) (*CreateTaskResponse, error) {
+func (c *ttrpctaskClient) Create(ctx context.Context, req *CreateTaskRequest) (*CreateTaskResponse, error) {
 	var resp CreateTaskResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Create", req, &resp); err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func (c *taskClient) Create(ctx context.Context, req *CreateTaskRequest) (*Creat
 	return &resp, nil
 }
 
-func (c *taskClient) Start(ctx context.Context, req *StartRequest) (*StartResponse, error) {
+func (c *ttrpctaskClient) Start(ctx context.Context, req *StartRequest) (*StartResponse, error) {
 	var resp StartResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Start", req, &resp); err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func (c *taskClient) Start(ctx context.Context, req *StartRequest) (*StartRespon
 	return &resp, nil
 }
 
-func (c *taskClient) Delete(ctx context.Context, req *DeleteRequest) (*DeleteResponse, error) {
+func (c *ttrpctaskClient) Delete(ctx context.Context, req *DeleteRequest) (*DeleteResponse, error) {
 	var resp DeleteResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Delete", req, &resp); err != nil {
 		return nil, err
@@ -196,7 +196,7 @@ func (c *taskClient) Delete(ctx context.Context, req *DeleteRequest) (*DeleteRes
 	return &resp, nil
 }
 
-func (c *taskClient) Pids(ctx context.Context, req *PidsRequest) (*PidsResponse, error) {
+func (c *ttrpctaskClient) Pids(ctx context.Context, req *PidsRequest) (*PidsResponse, error) {
 	var resp PidsResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Pids", req, &resp); err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (c *taskClient) Pids(ctx context.Context, req *PidsRequest) (*PidsResponse,
 	return &resp, nil
 }
 
-func (c *taskClient) Pause(ctx context.Context, req *PauseRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) Pause(ctx context.Context, req *PauseRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Pause", req, &resp); err != nil {
 		return nil, err
@@ -212,7 +212,7 @@ func (c *taskClient) Pause(ctx context.Context, req *PauseRequest) (*emptypb.Emp
 	return &resp, nil
 }
 
-func (c *taskClient) Resume(ctx context.Context, req *ResumeRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) Resume(ctx context.Context, req *ResumeRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Resume", req, &resp); err != nil {
 		return nil, err
@@ -220,7 +220,7 @@ func (c *taskClient) Resume(ctx context.Context, req *ResumeRequest) (*emptypb.E
 	return &resp, nil
 }
 
-func (c *taskClient) Checkpoint(ctx context.Context, req *CheckpointTaskRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) Checkpoint(ctx context.Context, req *CheckpointTaskRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Checkpoint", req, &resp); err != nil {
 		return nil, err
@@ -228,7 +228,7 @@ func (c *taskClient) Checkpoint(ctx context.Context, req *CheckpointTaskRequest)
 	return &resp, nil
 }
 
-func (c *taskClient) Kill(ctx context.Context, req *KillRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) Kill(ctx context.Context, req *KillRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Kill", req, &resp); err != nil {
 		return nil, err
@@ -236,7 +236,7 @@ func (c *taskClient) Kill(ctx context.Context, req *KillRequest) (*emptypb.Empty
 	return &resp, nil
 }
 
-func (c *taskClient) Exec(ctx context.Context, req *ExecProcessRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) Exec(ctx context.Context, req *ExecProcessRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Exec", req, &resp); err != nil {
 		return nil, err
@@ -244,7 +244,7 @@ func (c *taskClient) Exec(ctx context.Context, req *ExecProcessRequest) (*emptyp
 	return &resp, nil
 }
 
-func (c *taskClient) ResizePty(ctx context.Context, req *ResizePtyRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) ResizePty(ctx context.Context, req *ResizePtyRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "ResizePty", req, &resp); err != nil {
 		return nil, err
@@ -252,7 +252,7 @@ func (c *taskClient) ResizePty(ctx context.Context, req *ResizePtyRequest) (*emp
 	return &resp, nil
 }
 
-func (c *taskClient) CloseIO(ctx context.Context, req *CloseIORequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) CloseIO(ctx context.Context, req *CloseIORequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "CloseIO", req, &resp); err != nil {
 		return nil, err
@@ -260,7 +260,7 @@ func (c *taskClient) CloseIO(ctx context.Context, req *CloseIORequest) (*emptypb
 	return &resp, nil
 }
 
-func (c *taskClient) Update(ctx context.Context, req *UpdateTaskRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) Update(ctx context.Context, req *UpdateTaskRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Update", req, &resp); err != nil {
 		return nil, err
@@ -268,7 +268,7 @@ func (c *taskClient) Update(ctx context.Context, req *UpdateTaskRequest) (*empty
 	return &resp, nil
 }
 
-func (c *taskClient) Wait(ctx context.Context, req *WaitRequest) (*WaitResponse, error) {
+func (c *ttrpctaskClient) Wait(ctx context.Context, req *WaitRequest) (*WaitResponse, error) {
 	var resp WaitResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Wait", req, &resp); err != nil {
 		return nil, err
@@ -276,7 +276,7 @@ func (c *taskClient) Wait(ctx context.Context, req *WaitRequest) (*WaitResponse,
 	return &resp, nil
 }
 
-func (c *taskClient) Stats(ctx context.Context, req *StatsRequest) (*StatsResponse, error) {
+func (c *ttrpctaskClient) Stats(ctx context.Context, req *StatsRequest) (*StatsResponse, error) {
 	var resp StatsResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Stats", req, &resp); err != nil {
 		return nil, err
@@ -284,7 +284,7 @@ func (c *taskClient) Stats(ctx context.Context, req *StatsRequest) (*StatsRespon
 	return &resp, nil
 }
 
-func (c *taskClient) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
+func (c *ttrpctaskClient) Connect(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
 	var resp ConnectResponse
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Connect", req, &resp); err != nil {
 		return nil, err
@@ -292,7 +292,7 @@ func (c *taskClient) Connect(ctx context.Context, req *ConnectRequest) (*Connect
 	return &resp, nil
 }
 
-func (c *taskClient) Shutdown(ctx context.Context, req *ShutdownRequest) (*emptypb.Empty, error) {
+func (c *ttrpctaskClient) Shutdown(ctx context.Context, req *ShutdownRequest) (*emptypb.Empty, error) {
 	var resp emptypb.Empty
 	if err := c.client.Call(ctx, "containerd.task.v3.Task", "Shutdown", req, &resp); err != nil {
 		return nil, err
