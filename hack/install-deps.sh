@@ -38,7 +38,7 @@ install_apt() {
   local missing=() need what pkg
   for need in "${APT_NEEDS[@]}"; do
     what=${need%%:*} pkg=${need#*:}
-    if [[ $what == /* ]]; then [ -x "$what" ] && continue; else command -v "$what" >/dev/null && continue; fi
+    if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null && continue; fi
     missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

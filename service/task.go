@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,44 +28,6 @@ import (
 
 // empty is the reply of RPCs with nothing to say.
 func empty() *emptypb.Empty { return &emptypb.Empty{} }
-
-// refusal turns "raind does not implement this part of the spec" into
-// InvalidArgument for Create and Exec: containerd reads Unimplemented from
-// those calls as "this task API version is not served" and loses the
-// message.
-func refusal(err error) error {
-	if errdefs.IsNotImplemented(err) {
-		return fmt.Errorf("not supported by raind: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	return err
-}
-
-// readSpecFile reads the bundle's config.json.
-func readSpecFile(bundle string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
-		}
-		return nil, fmt.Errorf("read config.json: %w", err)
-	}
-	return b, nil
-}
-
-// readSpecPart decodes part of the bundle's config.json into v, a struct
-// with only the fields wanted: the short-lived start and delete actions
-// need an annotation or the cgroup path, and should not refuse a spec for
-// anything else.
-func readSpecPart(bundle string, v any) error {
-	b, err := readSpecFile(bundle)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("parse %s/config.json: %v: %w", bundle, err, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
 
 func (s *service) get(id string) (*container, error) {
 	s.mu.Lock()
@@ -399,10 +360,6 @@ func (s *service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*em
 	return empty(), nil
 }
 
-func notImplemented(what string) error {
-	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
-}
-
 // ResizePty sets the window size of a terminal process.
 func (s *service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*emptypb.Empty, error) {
 	if r.ExecId != "" {
@@ -417,29 +374,4 @@ func (s *service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*
 		return nil, err
 	}
 	return empty(), c.init.Resize(r.Width, r.Height)
-}
-
-// Pause is not implemented yet.
-func (s *service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("pause")
-}
-
-// Resume is not implemented yet.
-func (s *service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("resume")
-}
-
-// Checkpoint is not implemented.
-func (s *service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("checkpoint")
-}
-
-// Update is not implemented yet.
-func (s *service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("update")
-}
-
-// Stats is not implemented yet.
-func (s *service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
-	return nil, notImplemented("stats")
 }
