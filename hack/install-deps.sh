@@ -34,6 +34,8 @@ APT_NEEDS=(
   "iptables:iptables"   # the bridge and portmap CNI plugins program it
   "ip:iproute2"
   "/usr/bin/tini-static:tini" # nerdctl run --init
+  "protoc:protobuf-compiler" # go generate ./service/taskv3 (hack/gen-taskv3.sh)
+  "/usr/include/google/protobuf/any.proto:libprotobuf-dev" # its well-known .proto files
 )
 
 log() { echo "install-deps: $*" >&2; }

@@ -4,10 +4,12 @@
 //
 // It owns the shim protocol (bootstrap parameters in, socket address out),
 // the order of events (create, start, exit, delete; an exit never before
-// its start) and the mapping from reaped pids to processes. The wire format
-// lives in its subpackages taskpb and wire, written here rather than taken
-// from containerd's pkg/shim and API packages because those link grpc and
-// the protobuf reflection runtime into every shim process (BENCHMARKS.md
-// has the cost). It must not do kernel work itself: that belongs to
-// process and runtime.
+// its start) and the mapping from reaped pids to processes. The protocol
+// is github.com/containerd/ttrpc and the messages are containerd's
+// generated API types: the task API from the grpc-free taskv3 subpackage,
+// events, bootstrap and introspection types from containerd's api module.
+// It must not link containerd's pkg/shim (grpc, otel, the plugin
+// registry) or its api/runtime/task/v3 (grpc, and it registers the same
+// protobuf names as taskv3). It must not do kernel work itself: that
+// belongs to process and runtime.
 package service

@@ -4,10 +4,11 @@ import (
 	"syscall"
 	"time"
 
+	eventsapi "github.com/containerd/containerd/api/events"
 	runc "github.com/containerd/go-runc"
 	"github.com/containerd/log"
-
-	"github.com/raind/raind/service/taskpb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // unclaimedLimit bounds the exits kept for pids that are not registered
@@ -125,12 +126,12 @@ func (s *service) publishExit(t *tracked, e runc.Exit) {
 }
 
 func (s *service) sendExit(t *tracked, e runc.Exit) {
-	s.send(&taskpb.TaskExit{
+	s.send(&eventsapi.TaskExit{
 		ContainerID: t.containerID,
 		ID:          t.id,
 		Pid:         uint32(t.pid),
 		ExitStatus:  uint32(e.Status),
-		ExitedAt:    e.Timestamp,
+		ExitedAt:    timestamppb.New(e.Timestamp),
 	})
 }
 
@@ -164,7 +165,7 @@ func (s *service) register(t *tracked, since time.Time) {
 }
 
 // published sends the start event of t, then its exit if that came first.
-func (s *service) published(t *tracked, start taskpb.Event) {
+func (s *service) published(t *tracked, start proto.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.send(start)
@@ -177,6 +178,6 @@ func (s *service) published(t *tracked, start taskpb.Event) {
 }
 
 // send queues an event; the forwarder publishes them in this order.
-func (s *service) send(e taskpb.Event) {
+func (s *service) send(e proto.Message) {
 	s.events <- e
 }

@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
+	eventsapi "github.com/containerd/containerd/api/events"
 	runc "github.com/containerd/go-runc"
 
-	"github.com/raind/raind/service/taskpb"
+	taskapi "github.com/raind/raind/service/taskv3"
 )
 
 type fakeProc struct {
@@ -65,11 +66,11 @@ func TestExitBeforeStartWaits(t *testing.T) {
 	s.register(tr, time.Now())
 	s.ec <- runc.Exit{Pid: 100, Status: 3, Timestamp: time.Now()}
 	noEvent(t, s)
-	s.published(tr, &taskpb.TaskStart{ContainerID: "c", Pid: 100})
-	if _, ok := nextEvent(t, s).(*taskpb.TaskStart); !ok {
+	s.published(tr, &eventsapi.TaskStart{ContainerID: "c", Pid: 100})
+	if _, ok := nextEvent(t, s).(*eventsapi.TaskStart); !ok {
 		t.Fatal("first event is not TaskStart")
 	}
-	ex, ok := nextEvent(t, s).(*taskpb.TaskExit)
+	ex, ok := nextEvent(t, s).(*eventsapi.TaskExit)
 	if !ok || ex.ExitStatus != 3 || ex.Pid != 100 {
 		t.Fatalf("second event %+v", ex)
 	}
@@ -85,10 +86,10 @@ func TestExitAfterStart(t *testing.T) {
 	p := &fakeProc{}
 	tr := &tracked{containerID: "c", id: "c", pid: 101, target: p}
 	s.register(tr, time.Now())
-	s.published(tr, &taskpb.TaskStart{ContainerID: "c", Pid: 101})
+	s.published(tr, &eventsapi.TaskStart{ContainerID: "c", Pid: 101})
 	nextEvent(t, s)
 	s.ec <- runc.Exit{Pid: 101, Status: 0, Timestamp: time.Now()}
-	if _, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok {
+	if _, ok := nextEvent(t, s).(*eventsapi.TaskExit); !ok {
 		t.Fatal("no TaskExit")
 	}
 	// A second exit for a reused pid is not this process's.
@@ -130,9 +131,9 @@ func TestUnclaimedExits(t *testing.T) {
 		t.Fatalf("early exit not claimed: %+v", early)
 	}
 	noEvent(t, s)
-	s.published(tr, &taskpb.TaskStart{})
+	s.published(tr, &eventsapi.TaskStart{})
 	nextEvent(t, s)
-	if _, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok {
+	if _, ok := nextEvent(t, s).(*eventsapi.TaskExit); !ok {
 		t.Fatal("no TaskExit after start")
 	}
 }
@@ -178,7 +179,8 @@ func TestActivityIsSignalled(t *testing.T) {
 	}
 	idle("nothing done")
 	// Even a failed request counts: it allocated.
-	if _, err := s.methods()["State"](context.Background(), (&taskpb.StateRequest{ID: "none"}).Marshal()); err == nil {
+	client := serveTest(t, s)
+	if _, err := client.State(context.Background(), &taskapi.StateRequest{Id: "none"}); err == nil {
 		t.Fatal("State of a missing container succeeded")
 	}
 	expect("a request")
@@ -227,7 +229,7 @@ func TestExitWaitsForOutputRead(t *testing.T) {
 
 	s.ec <- runc.Exit{Pid: 100, Status: 1, Timestamp: time.Now()}
 	s.ec <- runc.Exit{Pid: 101, Status: 2, Timestamp: time.Now()}
-	if ex, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok || ex.ContainerID != "b" {
+	if ex, ok := nextEvent(t, s).(*eventsapi.TaskExit); !ok || ex.ContainerID != "b" {
 		t.Fatalf("first event %+v, want b's exit", ex)
 	}
 	noEvent(t, s)
@@ -238,7 +240,7 @@ func TestExitWaitsForOutputRead(t *testing.T) {
 		t.Fatal("exit recorded while the output was unread")
 	}
 	close(slow.read)
-	if ex, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok || ex.ContainerID != "a" || ex.ExitStatus != 1 {
+	if ex, ok := nextEvent(t, s).(*eventsapi.TaskExit); !ok || ex.ContainerID != "a" || ex.ExitStatus != 1 {
 		t.Fatalf("event %+v, want a's exit", ex)
 	}
 }
@@ -269,7 +271,7 @@ func TestEarlyExitWaitsForOutputRead(t *testing.T) {
 	s.register(tr, since)
 	noEvent(t, s)
 	close(p.read)
-	if ex, ok := nextEvent(t, s).(*taskpb.TaskExit); !ok || ex.ID != "x" {
+	if ex, ok := nextEvent(t, s).(*eventsapi.TaskExit); !ok || ex.ID != "x" {
 		t.Fatalf("event %+v, want x's exit", ex)
 	}
 }

@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,14 +16,19 @@ import (
 	"syscall"
 	"time"
 
+	bootstrap "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/raind/raind/runtime"
 	"github.com/raind/raind/runtime/mount"
-	"github.com/raind/raind/service/taskpb"
+	taskapi "github.com/raind/raind/service/taskv3"
 )
 
 // Version is raind's version. The linker sets it (-X, see the Makefile),
@@ -47,7 +54,7 @@ type manager struct{ name string }
 
 // start launches the long-running shim, or points containerd at the shim
 // already serving the container's group.
-func (m manager) start(ctx context.Context, params *taskpb.BootstrapParams) (_ *taskpb.BootstrapResult, retErr error) {
+func (m manager) start(ctx context.Context, params *bootstrap.BootstrapParams) (_ *bootstrap.BootstrapResult, retErr error) {
 	id := params.InstanceID
 	grouping := id
 	var spec struct {
@@ -58,11 +65,11 @@ func (m manager) start(ctx context.Context, params *taskpb.BootstrapParams) (_ *
 			grouping = g
 		}
 	}
-	socketDir := params.SocketDir
+	socketDir := params.GetSocketDir()
 	if socketDir == "" {
 		socketDir = defaultSocketDir
 	}
-	result := &taskpb.BootstrapResult{Version: 3, Protocol: "ttrpc"}
+	result := &bootstrap.BootstrapResult{Version: 3, Protocol: "ttrpc"}
 	address := socketAddress(socketDir, params.ContainerdGrpcAddress, params.Namespace, grouping)
 	listener, err := newSocket(address)
 	if err != nil {
@@ -85,7 +92,13 @@ func (m manager) start(ctx context.Context, params *taskpb.BootstrapParams) (_ *
 			_ = removeSocketAddress(address)
 		}
 	}()
-	f := listener
+	// The daemon gets its own descriptor of the socket; this process's
+	// copies go when it exits (closing the listener leaves the path).
+	defer listener.Close()
+	f, err := listener.File()
+	if err != nil {
+		return nil, fmt.Errorf("shim socket: %w", err)
+	}
 	defer f.Close()
 
 	self, err := os.Executable()
@@ -93,7 +106,7 @@ func (m manager) start(ctx context.Context, params *taskpb.BootstrapParams) (_ *
 		return nil, err
 	}
 	args := []string{"-namespace", params.Namespace, "-id", id, "-address", params.ContainerdGrpcAddress}
-	if params.LogLevel <= taskpb.LogLevelDebug {
+	if params.LogLevel <= bootstrap.LogLevel_LOG_LEVEL_DEBUG {
 		args = append(args, "-debug")
 	}
 	cmd := exec.Command(self, args...)
@@ -133,7 +146,7 @@ func (m manager) start(ctx context.Context, params *taskpb.BootstrapParams) (_ *
 // stop cleans up after a shim that is gone: it kills what is left in the
 // container's cgroup, unmounts the rootfs and removes the cgroup. Running it
 // twice does no harm, and it always answers.
-func (m manager) stop(ctx context.Context, bundle, id string) *taskpb.DeleteResponse {
+func (m manager) stop(ctx context.Context, bundle, id string) *taskapi.DeleteResponse {
 	if bundle == "" {
 		if cwd, err := os.Getwd(); err == nil {
 			bundle = filepath.Join(filepath.Dir(cwd), id)
@@ -160,7 +173,7 @@ func (m manager) stop(ctx context.Context, bundle, id string) *taskpb.DeleteResp
 	if b, err := os.ReadFile(filepath.Join(bundle, initPidFile)); err == nil {
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	return &taskpb.DeleteResponse{Pid: uint32(pid), ExitStatus: 128 + uint32(syscall.SIGKILL), ExitedAt: time.Now()}
+	return &taskapi.DeleteResponse{Pid: uint32(pid), ExitStatus: 128 + uint32(syscall.SIGKILL), ExitedAt: timestamppb.New(time.Now())}
 }
 
 // runtimeInfo is the -info answer: raind's name, version and features.
@@ -169,19 +182,23 @@ func runtimeInfo(name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal features: %w", err)
 	}
-	info := &taskpb.RuntimeInfo{
+	info := &types.RuntimeInfo{
 		Name:     name,
-		Version:  &taskpb.RuntimeVersion{Version: Version},
-		Features: &taskpb.Any{TypeURL: featuresTypeURL, Value: b},
+		Version:  &types.RuntimeVersion{Version: Version},
+		Features: &anypb.Any{TypeUrl: featuresTypeURL, Value: b},
 	}
-	return info.Marshal(), nil
+	b, err = proto.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("marshal runtime info: %w", err)
+	}
+	return b, nil
 }
 
 // socketAddress names the shim socket after containerd's address, the
 // namespace and the group, so that every container of a pod finds the same
 // shim and two containerds never share one.
 func socketAddress(dir, containerdAddress, namespace, group string) string {
-	d := sum256([]byte(filepath.Join(containerdAddress, namespace, group)))
+	d := sha256.Sum256([]byte(filepath.Join(containerdAddress, namespace, group)))
 	return "unix://" + filepath.Join(dir, hex.EncodeToString(d[:]))
 }
 
@@ -189,21 +206,21 @@ func socketPath(address string) string {
 	return strings.TrimPrefix(address, "unix://")
 }
 
-func newSocket(address string) (*os.File, error) {
+func newSocket(address string) (*net.UnixListener, error) {
 	path := socketPath(address)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("mkdir %s: %w", filepath.Dir(path), err)
 	}
-	f, err := listenUnix(path)
+	l, err := listenUnix(path)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		f.Close()
+		l.Close()
 		_ = os.Remove(path)
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
-	return f, nil
+	return l, nil
 }
 
 func removeSocketAddress(address string) error {
@@ -214,12 +231,11 @@ func removeSocketAddress(address string) error {
 }
 
 func canConnect(address string) bool {
-	c, err := dialUnix(socketPath(address), 100*time.Millisecond)
-	if err != nil {
-		return false
+	c, err := dialUnix(socketPath(address))
+	if err == nil {
+		c.Close()
 	}
-	c.Close()
-	return true
+	return isLive(err)
 }
 
 // adjustOOMScore makes the shim a little more killable than containerd, so

@@ -5,61 +5,47 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/ttrpc"
 
-	"github.com/raind/raind/service/taskpb"
-	"github.com/raind/raind/service/wire"
+	taskapi "github.com/raind/raind/service/taskv3"
 )
 
-// message is a taskpb request type: a pointer that can decode itself.
-type message[T any] interface {
-	*T
-	taskpb.Message
+// The service is containerd's task API v3, served over ttrpc.
+var _ taskapi.TTRPCTaskService = (*service)(nil)
+
+// newServer serves the task API to the socket's owner only, as
+// containerd's own shims do: containerd runs as the shim's user, and no
+// other user may drive the containers.
+func (s *service) newServer() (*ttrpc.Server, error) {
+	server, err := ttrpc.NewServer(
+		ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()),
+		ttrpc.WithUnaryServerInterceptor(s.intercept),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("ttrpc server: %w", err)
+	}
+	taskapi.RegisterTTRPCTaskService(server, s)
+	return server, nil
 }
 
-// unary adapts a typed task method to a wire handler.
-func unary[Req any, PReq message[Req], Resp taskpb.Message](f func(context.Context, PReq) (Resp, error)) wire.Handler {
-	return func(ctx context.Context, b []byte) ([]byte, error) {
-		req := PReq(new(Req))
-		if err := req.Unmarshal(b); err != nil {
-			return nil, fmt.Errorf("decode request: %v: %w", err, errdefs.ErrInvalidArgument)
+// intercept wraps every task method: it notes activity before, so the
+// collector is on while the request allocates, and after, so the quiet
+// period starts when it is done (see serveDaemon); a request that does not
+// decode is InvalidArgument; and the errdefs kind of an error travels as
+// its status code, which containerd's client turns back into the kind.
+func (s *service) intercept(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.UnaryServerInfo, method ttrpc.Method) (any, error) {
+	s.touch()
+	defer s.touch()
+	decode := func(v any) error {
+		if err := unmarshal(v); err != nil {
+			return fmt.Errorf("decode %s request: %v: %w", info.FullMethod, err, errdefs.ErrInvalidArgument)
 		}
-		resp, err := f(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		return resp.Marshal(), nil
+		return nil
 	}
-}
-
-// methods is the containerd.task.v3.Task service.
-func (s *service) methods() map[string]wire.Handler {
-	m := map[string]wire.Handler{
-		"State":      unary(s.State),
-		"Create":     unary(s.Create),
-		"Start":      unary(s.Start),
-		"Delete":     unary(s.Delete),
-		"Pids":       unary(s.Pids),
-		"Pause":      unary(s.Pause),
-		"Resume":     unary(s.Resume),
-		"Checkpoint": unary(s.Checkpoint),
-		"Kill":       unary(s.Kill),
-		"Exec":       unary(s.Exec),
-		"ResizePty":  unary(s.ResizePty),
-		"CloseIO":    unary(s.CloseIO),
-		"Update":     unary(s.Update),
-		"Wait":       unary(s.Wait),
-		"Stats":      unary(s.Stats),
-		"Connect":    unary(s.Connect),
-		"Shutdown":   unary(s.Shutdown),
+	resp, err := method(ctx, decode)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
 	}
-	for name, h := range m {
-		m[name] = func(ctx context.Context, b []byte) ([]byte, error) {
-			// Before, so the collector is on while the request allocates;
-			// after, so the quiet period starts when it is done.
-			s.touch()
-			defer s.touch()
-			return h(ctx, b)
-		}
-	}
-	return m
+	return resp, nil
 }

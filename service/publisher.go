@@ -8,8 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/raind/raind/service/taskpb"
-	"github.com/raind/raind/service/wire"
+	eventsv1 "github.com/containerd/containerd/api/services/ttrpc/events/v1"
+	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/ttrpc"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // publisher forwards events to containerd's ttrpc events service. It
@@ -20,7 +24,7 @@ type publisher struct {
 	namespace string
 
 	mu     sync.Mutex
-	client *wire.Client
+	client *ttrpc.Client
 }
 
 func newPublisher(address, namespace string) *publisher {
@@ -30,36 +34,39 @@ func newPublisher(address, namespace string) *publisher {
 const publishAttempts = 5
 
 // publish sends one event, retrying a few times with a growing pause.
-func (p *publisher) publish(ctx context.Context, e taskpb.Event) error {
-	req := (&taskpb.ForwardRequest{Envelope: &taskpb.Envelope{
-		Timestamp: time.Now().UTC(),
+func (p *publisher) publish(ctx context.Context, e proto.Message) error {
+	event, err := typeurl.MarshalAnyToProto(e)
+	if err != nil {
+		return fmt.Errorf("marshal %s event: %w", topic(e), err)
+	}
+	req := &eventsv1.ForwardRequest{Envelope: &types.Envelope{
+		Timestamp: timestamppb.New(time.Now().UTC()),
 		Namespace: p.namespace,
-		Topic:     e.Topic(),
-		Event:     taskpb.MarshalEvent(e),
-	}}).Marshal()
-	var err error
+		Topic:     topic(e),
+		Event:     event,
+	}}
 	for i := range publishAttempts {
 		if i > 0 {
 			time.Sleep(time.Duration(i*i) * 10 * time.Millisecond)
 		}
-		var c *wire.Client
+		var c *ttrpc.Client
 		if c, err = p.conn(); err != nil {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = c.Call(cctx, taskpb.EventsService, "Forward", req)
+		_, err = eventsv1.NewTTRPCEventsClient(c).Forward(cctx, req)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, wire.ErrClosed) {
+		if errors.Is(err, ttrpc.ErrClosed) {
 			p.drop(c)
 		}
 	}
-	return fmt.Errorf("publish %s: %w", e.Topic(), err)
+	return fmt.Errorf("publish %s: %w", topic(e), err)
 }
 
-func (p *publisher) conn() (*wire.Client, error) {
+func (p *publisher) conn() (*ttrpc.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.client != nil {
@@ -68,15 +75,15 @@ func (p *publisher) conn() (*wire.Client, error) {
 	if p.address == "" {
 		return nil, errors.New("containerd's ttrpc address is unknown (TTRPC_ADDRESS)")
 	}
-	conn, err := dialUnix(p.address, 5*time.Second)
+	conn, err := dialUnix(p.address)
 	if err != nil {
 		return nil, err
 	}
-	p.client = wire.NewClient(conn)
+	p.client = ttrpc.NewClient(conn)
 	return p.client, nil
 }
 
-func (p *publisher) drop(c *wire.Client) {
+func (p *publisher) drop(c *ttrpc.Client) {
 	p.mu.Lock()
 	if p.client == c {
 		p.client = nil

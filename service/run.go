@@ -14,13 +14,13 @@ import (
 	"runtime/debug"
 	"time"
 
+	bootstrap "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
+	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
-
-	"github.com/raind/raind/service/taskpb"
-	"github.com/raind/raind/service/wire"
+	"google.golang.org/protobuf/proto"
 )
 
 // options are the command line containerd gives every shim action.
@@ -100,8 +100,8 @@ func run(name string, o options) error {
 		if err != nil {
 			return fmt.Errorf("read bootstrap parameters: %w", err)
 		}
-		var params taskpb.BootstrapParams
-		if err := params.Unmarshal(input); err != nil {
+		var params bootstrap.BootstrapParams
+		if err := proto.Unmarshal(input, &params); err != nil {
 			return fmt.Errorf("bootstrap parameters: %w", err)
 		}
 		if params.InstanceID != o.id || params.Namespace != o.namespace {
@@ -111,12 +111,10 @@ func run(name string, o options) error {
 		if err != nil {
 			return err
 		}
-		_, err = os.Stdout.Write(result.Marshal())
-		return err
+		return writeMessage(result)
 	case "delete":
 		resp := m.stop(ctx, o.bundle, o.id)
-		_, err := os.Stdout.Write(resp.Marshal())
-		return err
+		return writeMessage(resp)
 	case "":
 		return serveDaemon(ctx, o)
 	}
@@ -169,8 +167,10 @@ func serveDaemon(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	server := wire.NewServer()
-	server.Register(taskpb.TaskService, svc.methods())
+	server, err := svc.newServer()
+	if err != nil {
+		return err
+	}
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(ctx, l) }()
 
@@ -211,7 +211,7 @@ func serveDaemon(ctx context.Context, o options) error {
 		case <-shutdown:
 			done = true
 		case err := <-served:
-			if err != nil && !errors.Is(err, wire.ErrServerClosed) {
+			if err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
 				log.G(ctx).WithError(err).Error("ttrpc server")
 			}
 			done = true
@@ -238,12 +238,11 @@ func listen(path string) (net.Listener, error) {
 		}
 		return l, nil
 	}
-	f, err := listenUnix(path)
+	l, err := listenUnix(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return net.FileListener(f)
+	return l, nil
 }
 
 // removeSocket removes the shim's socket file so that a later start does
@@ -256,6 +255,16 @@ func removeSocket(path string) {
 	if address, err := os.ReadFile("address"); err == nil {
 		_ = removeSocketAddress(string(address))
 	}
+}
+
+// writeMessage writes an action's answer to containerd on stdout.
+func writeMessage(m proto.Message) error {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("marshal %s: %w", m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	_, err = os.Stdout.Write(b)
+	return err
 }
 
 func dumpStacks(ctx context.Context) {

@@ -8,13 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	eventsapi "github.com/containerd/containerd/api/events"
+	eventsv1 "github.com/containerd/containerd/api/services/ttrpc/events/v1"
 	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/ttrpc"
+	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/raind/raind/service/taskpb"
-	"github.com/raind/raind/service/wire"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -115,55 +119,62 @@ func TestNewSocketReuse(t *testing.T) {
 	}
 }
 
-// TestPublisher forwards an event to a fake containerd events service and
-// redials after the connection breaks.
+// fakeEvents is containerd's ttrpc events service, recording what it gets.
+type fakeEvents struct{ got chan *eventsv1.ForwardRequest }
+
+func (f *fakeEvents) Forward(ctx context.Context, r *eventsv1.ForwardRequest) (*emptypb.Empty, error) {
+	f.got <- r
+	return &emptypb.Empty{}, nil
+}
+
+// TestPublisher forwards an event to a fake containerd events service,
+// served with containerd's generated code, and redials after the
+// connection breaks.
 func TestPublisher(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "ttrpc.sock")
-	got := make(chan *taskpb.ForwardRequest, 4)
-	serve := func() (*wire.Server, net.Listener) {
+	events := &fakeEvents{got: make(chan *eventsv1.ForwardRequest, 4)}
+	serve := func() *ttrpc.Server {
 		l, err := net.Listen("unix", sock)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := wire.NewServer()
-		s.Register(taskpb.EventsService, map[string]wire.Handler{
-			"Forward": func(ctx context.Context, b []byte) ([]byte, error) {
-				var r taskpb.ForwardRequest
-				if err := r.Unmarshal(b); err != nil {
-					return nil, err
-				}
-				got <- &r
-				return nil, nil
-			},
-		})
+		s, err := ttrpc.NewServer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventsv1.RegisterTTRPCEventsService(s, events)
 		go func() { _ = s.Serve(context.Background(), l) }()
-		return s, l
+		return s
 	}
-	s, _ := serve()
+	s := serve()
 	p := newPublisher("unix://"+sock, "ns1")
 	defer p.close()
 	ctx := context.Background()
-	if err := p.publish(ctx, &taskpb.TaskExit{ContainerID: "c", ID: "c", Pid: 9, ExitStatus: 3}); err != nil {
+	at := time.Unix(1700000000, 5).UTC()
+	if err := p.publish(ctx, &eventsapi.TaskExit{ContainerID: "c", ID: "c", Pid: 9, ExitStatus: 3, ExitedAt: timestamppb.New(at)}); err != nil {
 		t.Fatal(err)
 	}
-	r := <-got
-	if r.Envelope.Namespace != "ns1" || r.Envelope.Topic != "/tasks/exit" || r.Envelope.Event.TypeURL != "containerd.events.TaskExit" {
+	r := <-events.got
+	if r.Envelope.Namespace != "ns1" || r.Envelope.Topic != "/tasks/exit" || r.Envelope.Event.GetTypeUrl() != "containerd.events.TaskExit" {
 		t.Fatalf("envelope %+v", r.Envelope)
 	}
-	var e taskpb.TaskExit
-	if err := e.Unmarshal(r.Envelope.Event.Value); err != nil || e.ExitStatus != 3 || e.Pid != 9 {
-		t.Fatalf("event %+v %v", e, err)
+	v, err := typeurl.UnmarshalAny(r.Envelope.Event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := v.(*eventsapi.TaskExit); !ok || e.ExitStatus != 3 || e.Pid != 9 || !e.ExitedAt.AsTime().Equal(at) {
+		t.Fatalf("event %T %v", v, v)
 	}
 	// containerd restarts: the old connection is dead, the next event
 	// still arrives.
 	_ = s.Close()
 	_ = os.Remove(sock)
-	s2, _ := serve()
+	s2 := serve()
 	defer s2.Close()
-	if err := p.publish(ctx, &taskpb.TaskStart{ContainerID: "c", Pid: 9}); err != nil {
+	if err := p.publish(ctx, &eventsapi.TaskStart{ContainerID: "c", Pid: 9}); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-got; r.Envelope.Topic != "/tasks/start" {
+	if r := <-events.got; r.Envelope.Topic != "/tasks/start" {
 		t.Fatalf("after redial: %+v", r.Envelope)
 	}
 }

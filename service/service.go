@@ -10,9 +10,9 @@ import (
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	runc "github.com/containerd/go-runc"
 	"github.com/containerd/log"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/raind/raind/process"
-	"github.com/raind/raind/service/taskpb"
 )
 
 // container is one container served by this shim; its fields are guarded
@@ -108,7 +108,7 @@ func (s *service) forward(ctx context.Context, p *publisher) {
 			switch e := e.(type) {
 			case flush:
 				close(e)
-			case taskpb.Event:
+			case proto.Message:
 				if err := p.publish(ctx, e); err != nil {
 					log.G(ctx).WithError(err).Error("publish event")
 				}

@@ -2,65 +2,32 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/containerd/console"
+	eventsapi "github.com/containerd/containerd/api/events"
+	runctypes "github.com/containerd/containerd/api/types/runc/options"
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	stdio "github.com/raind/raind/io"
 	"github.com/raind/raind/process"
 	"github.com/raind/raind/runtime"
 	"github.com/raind/raind/runtime/mount"
-	"github.com/raind/raind/service/taskpb"
+	taskapi "github.com/raind/raind/service/taskv3"
 )
 
-// empty is the reply of RPCs with nothing to say; it is never modified.
-var empty = &taskpb.Empty{}
-
-// refusal turns "raind does not implement this part of the spec" into
-// InvalidArgument for Create and Exec: containerd reads Unimplemented from
-// those calls as "this task API version is not served" and loses the
-// message.
-func refusal(err error) error {
-	if errdefs.IsNotImplemented(err) {
-		return fmt.Errorf("not supported by raind: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	return err
-}
-
-// readSpecFile reads the bundle's config.json.
-func readSpecFile(bundle string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("bundle %s has no config.json: %w", bundle, errdefs.ErrNotFound)
-		}
-		return nil, fmt.Errorf("read config.json: %w", err)
-	}
-	return b, nil
-}
-
-// readSpecPart decodes part of the bundle's config.json into v, a struct
-// with only the fields wanted: the short-lived start and delete actions
-// need an annotation or the cgroup path, and should not refuse a spec for
-// anything else.
-func readSpecPart(bundle string, v any) error {
-	b, err := readSpecFile(bundle)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("parse %s/config.json: %v: %w", bundle, err, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
+// empty is the reply of RPCs with nothing to say.
+func empty() *emptypb.Empty { return &emptypb.Empty{} }
 
 func (s *service) get(id string) (*container, error) {
 	s.mu.Lock()
@@ -112,25 +79,25 @@ func (s *service) getProc(id, execID string) (*container, proc, error) {
 }
 
 // Create creates the container with its init waiting for Start.
-func (s *service) Create(ctx context.Context, r *taskpb.CreateTaskRequest) (_ *taskpb.CreateTaskResponse, retErr error) {
-	if r.ID == "" {
+func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
+	if r.Id == "" {
 		return nil, fmt.Errorf("empty container id: %w", errdefs.ErrInvalidArgument)
 	}
 	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
 		return nil, fmt.Errorf("restore from checkpoint: %w", errdefs.ErrNotImplemented)
 	}
 	s.mu.Lock()
-	_, exists := s.containers[r.ID]
-	_, busy := s.creating[r.ID]
+	_, exists := s.containers[r.Id]
+	_, busy := s.creating[r.Id]
 	if exists || busy {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("container %q: %w", r.ID, errdefs.ErrAlreadyExists)
+		return nil, fmt.Errorf("container %q: %w", r.Id, errdefs.ErrAlreadyExists)
 	}
-	s.creating[r.ID] = struct{}{}
+	s.creating[r.Id] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(s.creating, r.ID)
+		delete(s.creating, r.Id)
 		s.mu.Unlock()
 	}()
 
@@ -152,7 +119,7 @@ func (s *service) Create(ctx context.Context, r *taskpb.CreateTaskRequest) (_ *t
 	ns := s.namespace
 	since := time.Now()
 	init, err := process.NewInit(ctx, process.InitConfig{
-		ID:        r.ID,
+		ID:        r.Id,
 		Namespace: ns,
 		Bundle:    r.Bundle,
 		Rootfs:    mounts,
@@ -168,46 +135,46 @@ func (s *service) Create(ctx context.Context, r *taskpb.CreateTaskRequest) (_ *t
 		log.G(ctx).WithError(err).Warn("writing init pid file")
 	}
 	c := &container{init: init, execs: map[string]*execEntry{}}
-	t := &tracked{containerID: r.ID, id: r.ID, pid: init.Pid(), target: init, c: c, isInit: true}
+	t := &tracked{containerID: r.Id, id: r.Id, pid: init.Pid(), target: init, c: c, isInit: true}
 	c.track = t
 	s.register(t, since)
 
 	s.mu.Lock()
-	s.containers[r.ID] = c
-	s.send(&taskpb.TaskCreate{
-		ContainerID: r.ID,
+	s.containers[r.Id] = c
+	s.send(&eventsapi.TaskCreate{
+		ContainerID: r.Id,
 		Bundle:      r.Bundle,
 		Rootfs:      r.Rootfs,
-		IO:          &taskpb.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+		IO:          &eventsapi.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 		Checkpoint:  r.Checkpoint,
 		Pid:         uint32(init.Pid()),
 	})
 	s.mu.Unlock()
-	return &taskpb.CreateTaskResponse{Pid: uint32(init.Pid())}, nil
+	return &taskapi.CreateTaskResponse{Pid: uint32(init.Pid())}, nil
 }
 
 // Start runs the init's program.
-func (s *service) Start(ctx context.Context, r *taskpb.StartRequest) (*taskpb.StartResponse, error) {
-	if r.ExecID != "" {
+func (s *service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
+	if r.ExecId != "" {
 		return s.startExec(ctx, r)
 	}
-	c, err := s.get(r.ID)
+	c, err := s.get(r.Id)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.init.Start(ctx); err != nil {
 		return nil, err
 	}
-	s.published(c.track, &taskpb.TaskStart{ContainerID: r.ID, Pid: uint32(c.init.Pid())})
-	return &taskpb.StartResponse{Pid: uint32(c.init.Pid())}, nil
+	s.published(c.track, &eventsapi.TaskStart{ContainerID: r.Id, Pid: uint32(c.init.Pid())})
+	return &taskapi.StartResponse{Pid: uint32(c.init.Pid())}, nil
 }
 
 // Delete removes the container once its init has exited.
-func (s *service) Delete(ctx context.Context, r *taskpb.DeleteRequest) (*taskpb.DeleteResponse, error) {
-	if r.ExecID != "" {
+func (s *service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
+	if r.ExecId != "" {
 		return s.deleteExec(r)
 	}
-	c, err := s.get(r.ID)
+	c, err := s.get(r.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -218,14 +185,14 @@ func (s *service) Delete(ctx context.Context, r *taskpb.DeleteRequest) (*taskpb.
 	s.mu.Lock()
 	execs := c.execs
 	c.execs = nil
-	delete(s.containers, r.ID)
+	delete(s.containers, r.Id)
 	delete(s.byPid, c.init.Pid())
-	s.send(&taskpb.TaskDelete{
-		ContainerID: r.ID,
-		ID:          r.ID,
+	s.send(&eventsapi.TaskDelete{
+		ContainerID: r.Id,
+		ID:          r.Id,
 		Pid:         uint32(c.init.Pid()),
 		ExitStatus:  uint32(code),
-		ExitedAt:    at,
+		ExitedAt:    timestamppb.New(at),
 	})
 	s.mu.Unlock()
 	// Execs the client never deleted still hold their FIFO ends; closing
@@ -235,37 +202,37 @@ func (s *service) Delete(ctx context.Context, r *taskpb.DeleteRequest) (*taskpb.
 			log.G(ctx).WithError(err).WithField("exec", id).Warn("releasing exec of a deleted container")
 		}
 	}
-	return &taskpb.DeleteResponse{
+	return &taskapi.DeleteResponse{
 		Pid:        uint32(c.init.Pid()),
 		ExitStatus: uint32(code),
-		ExitedAt:   at,
+		ExitedAt:   timestamppb.New(at),
 	}, nil
 }
 
-func toTaskStatus(st process.Status) taskpb.Status {
+func toTaskStatus(st process.Status) tasktypes.Status {
 	switch st {
 	case process.Created:
-		return taskpb.StatusCreated
+		return tasktypes.Status_CREATED
 	case process.Running:
-		return taskpb.StatusRunning
+		return tasktypes.Status_RUNNING
 	case process.Stopped, process.Deleted:
-		return taskpb.StatusStopped
+		return tasktypes.Status_STOPPED
 	}
-	return taskpb.StatusUnknown
+	return tasktypes.Status_UNKNOWN
 }
 
 // State reports the init's status.
-func (s *service) State(ctx context.Context, r *taskpb.StateRequest) (*taskpb.StateResponse, error) {
-	c, p, err := s.getProc(r.ID, r.ExecID)
+func (s *service) State(ctx context.Context, r *taskapi.StateRequest) (*taskapi.StateResponse, error) {
+	c, p, err := s.getProc(r.Id, r.ExecId)
 	if err != nil {
 		return nil, err
 	}
 	st := p.Status()
 	code, at := p.Exit()
 	io := p.Stdio()
-	resp := &taskpb.StateResponse{
-		ID:         r.ID,
-		ExecID:     r.ExecID,
+	resp := &taskapi.StateResponse{
+		Id:         r.Id,
+		ExecId:     r.ExecId,
 		Bundle:     c.init.Bundle(),
 		Pid:        uint32(p.Pid()),
 		Status:     toTaskStatus(st),
@@ -276,14 +243,14 @@ func (s *service) State(ctx context.Context, r *taskpb.StateRequest) (*taskpb.St
 		ExitStatus: uint32(code),
 	}
 	if st >= process.Stopped {
-		resp.ExitedAt = at
+		resp.ExitedAt = timestamppb.New(at)
 	}
 	return resp, nil
 }
 
 // Wait blocks until the init exits.
-func (s *service) Wait(ctx context.Context, r *taskpb.WaitRequest) (*taskpb.WaitResponse, error) {
-	_, p, err := s.getProc(r.ID, r.ExecID)
+func (s *service) Wait(ctx context.Context, r *taskapi.WaitRequest) (*taskapi.WaitResponse, error) {
+	_, p, err := s.getProc(r.Id, r.ExecId)
 	if err != nil {
 		return nil, err
 	}
@@ -293,34 +260,34 @@ func (s *service) Wait(ctx context.Context, r *taskpb.WaitRequest) (*taskpb.Wait
 		return nil, ctx.Err()
 	}
 	code, at := p.Exit()
-	return &taskpb.WaitResponse{ExitStatus: uint32(code), ExitedAt: at}, nil
+	return &taskapi.WaitResponse{ExitStatus: uint32(code), ExitedAt: timestamppb.New(at)}, nil
 }
 
 // Kill signals the init, or every process of the container.
-func (s *service) Kill(ctx context.Context, r *taskpb.KillRequest) (*taskpb.Empty, error) {
+func (s *service) Kill(ctx context.Context, r *taskapi.KillRequest) (*emptypb.Empty, error) {
 	if r.Signal == 0 || r.Signal > 64 {
 		return nil, fmt.Errorf("signal %d: %w", r.Signal, errdefs.ErrInvalidArgument)
 	}
-	if r.ExecID != "" {
-		_, e, err := s.getExec(r.ID, r.ExecID)
+	if r.ExecId != "" {
+		_, e, err := s.getExec(r.Id, r.ExecId)
 		if err != nil {
 			return nil, err
 		}
-		return empty, e.proc.Kill(unix.Signal(r.Signal))
+		return empty(), e.proc.Kill(unix.Signal(r.Signal))
 	}
-	c, err := s.get(r.ID)
+	c, err := s.get(r.Id)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.init.Kill(ctx, unix.Signal(r.Signal), r.All); err != nil {
 		return nil, err
 	}
-	return empty, nil
+	return empty(), nil
 }
 
 // Pids lists the container's processes.
-func (s *service) Pids(ctx context.Context, r *taskpb.PidsRequest) (*taskpb.PidsResponse, error) {
-	c, err := s.get(r.ID)
+func (s *service) Pids(ctx context.Context, r *taskapi.PidsRequest) (*taskapi.PidsResponse, error) {
+	c, err := s.get(r.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -336,12 +303,17 @@ func (s *service) Pids(ctx context.Context, r *taskpb.PidsRequest) (*taskpb.Pids
 		}
 	}
 	s.mu.Unlock()
-	resp := &taskpb.PidsResponse{}
+	resp := &taskapi.PidsResponse{}
 	for _, pid := range pids {
-		info := &taskpb.ProcessInfo{Pid: uint32(pid)}
+		info := &tasktypes.ProcessInfo{Pid: uint32(pid)}
 		if id, ok := execByPid[pid]; ok {
-			d := &taskpb.ProcessDetails{ExecID: id}
-			info.Info = &taskpb.Any{TypeURL: d.TypeURL(), Value: d.Marshal()}
+			// containerd's runc shim describes an exec so; clients
+			// (ctr task ps) decode it by its type.
+			a, err := typeurl.MarshalAnyToProto(&runctypes.ProcessDetails{ExecID: id})
+			if err != nil {
+				return nil, fmt.Errorf("process details of exec %s: %w", id, err)
+			}
+			info.Info = a
 		}
 		resp.Processes = append(resp.Processes, info)
 	}
@@ -349,86 +321,57 @@ func (s *service) Pids(ctx context.Context, r *taskpb.PidsRequest) (*taskpb.Pids
 }
 
 // CloseIO closes the init's stdin.
-func (s *service) CloseIO(ctx context.Context, r *taskpb.CloseIORequest) (*taskpb.Empty, error) {
+func (s *service) CloseIO(ctx context.Context, r *taskapi.CloseIORequest) (*emptypb.Empty, error) {
 	if !r.Stdin {
-		return empty, nil
+		return empty(), nil
 	}
-	if r.ExecID != "" {
-		_, e, err := s.getExec(r.ID, r.ExecID)
+	if r.ExecId != "" {
+		_, e, err := s.getExec(r.Id, r.ExecId)
 		if err != nil {
 			return nil, err
 		}
-		return empty, e.proc.CloseIO()
+		return empty(), e.proc.CloseIO()
 	}
-	c, err := s.get(r.ID)
+	c, err := s.get(r.Id)
 	if err != nil {
 		return nil, err
 	}
-	return empty, c.init.CloseIO()
+	return empty(), c.init.CloseIO()
 }
 
 // Connect returns the shim's and the task's pids.
-func (s *service) Connect(ctx context.Context, r *taskpb.ConnectRequest) (*taskpb.ConnectResponse, error) {
-	resp := &taskpb.ConnectResponse{ShimPid: uint32(os.Getpid())}
-	if c, err := s.get(r.ID); err == nil {
+func (s *service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*taskapi.ConnectResponse, error) {
+	resp := &taskapi.ConnectResponse{ShimPid: uint32(os.Getpid())}
+	if c, err := s.get(r.Id); err == nil {
 		resp.TaskPid = uint32(c.init.Pid())
 	}
 	return resp, nil
 }
 
 // Shutdown stops the shim once it serves no container.
-func (s *service) Shutdown(ctx context.Context, r *taskpb.ShutdownRequest) (*taskpb.Empty, error) {
+func (s *service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	n := len(s.containers) + len(s.creating)
 	s.mu.Unlock()
 	if n > 0 {
-		return empty, nil
+		return empty(), nil
 	}
 	s.shutdownOnce.Do(func() { close(s.shutdown) })
-	return empty, nil
-}
-
-func notImplemented(what string) error {
-	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
+	return empty(), nil
 }
 
 // ResizePty sets the window size of a terminal process.
-func (s *service) ResizePty(ctx context.Context, r *taskpb.ResizePtyRequest) (*taskpb.Empty, error) {
-	if r.ExecID != "" {
-		_, e, err := s.getExec(r.ID, r.ExecID)
+func (s *service) ResizePty(ctx context.Context, r *taskapi.ResizePtyRequest) (*emptypb.Empty, error) {
+	if r.ExecId != "" {
+		_, e, err := s.getExec(r.Id, r.ExecId)
 		if err != nil {
 			return nil, err
 		}
-		return empty, e.proc.Resize(r.Width, r.Height)
+		return empty(), e.proc.Resize(r.Width, r.Height)
 	}
-	c, err := s.get(r.ID)
+	c, err := s.get(r.Id)
 	if err != nil {
 		return nil, err
 	}
-	return empty, c.init.Resize(r.Width, r.Height)
-}
-
-// Pause is not implemented yet.
-func (s *service) Pause(ctx context.Context, r *taskpb.PauseRequest) (*taskpb.Empty, error) {
-	return nil, notImplemented("pause")
-}
-
-// Resume is not implemented yet.
-func (s *service) Resume(ctx context.Context, r *taskpb.ResumeRequest) (*taskpb.Empty, error) {
-	return nil, notImplemented("resume")
-}
-
-// Checkpoint is not implemented.
-func (s *service) Checkpoint(ctx context.Context, r *taskpb.CheckpointTaskRequest) (*taskpb.Empty, error) {
-	return nil, notImplemented("checkpoint")
-}
-
-// Update is not implemented yet.
-func (s *service) Update(ctx context.Context, r *taskpb.UpdateTaskRequest) (*taskpb.Empty, error) {
-	return nil, notImplemented("update")
-}
-
-// Stats is not implemented yet.
-func (s *service) Stats(ctx context.Context, r *taskpb.StatsRequest) (*taskpb.StatsResponse, error) {
-	return nil, notImplemented("stats")
+	return empty(), c.init.Resize(r.Width, r.Height)
 }

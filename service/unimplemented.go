@@ -1,0 +1,40 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	taskapi "github.com/raind/raind/service/taskv3"
+)
+
+func notImplemented(what string) error {
+	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
+}
+
+// Pause is not implemented yet.
+func (s *service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("pause")
+}
+
+// Resume is not implemented yet.
+func (s *service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("resume")
+}
+
+// Checkpoint is not implemented.
+func (s *service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("checkpoint")
+}
+
+// Update is not implemented yet.
+func (s *service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*emptypb.Empty, error) {
+	return nil, notImplemented("update")
+}
+
+// Stats is not implemented yet.
+func (s *service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
+	return nil, notImplemented("stats")
+}
