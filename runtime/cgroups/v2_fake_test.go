@@ -157,7 +157,6 @@ func TestV2FakeRefusals(t *testing.T) {
 		"realtime":            {"cpu", &specs.LinuxResources{CPU: &specs.LinuxCPU{RealtimeRuntime: ptr(int64(10))}}, errdefs.ErrNotImplemented},
 		"net_cls":             {"", &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: ptr(uint32(1))}}, errdefs.ErrNotImplemented},
 		"leaf weight":         {"io", &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{LeafWeight: ptr(uint16(100))}}, errdefs.ErrNotImplemented},
-		"file missing":        {"hugetlb", &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "1GB", Limit: 1}}}, errdefs.ErrNotImplemented},
 		"swap without limit":  {"memory", &specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: ptr(int64(100))}}, errdefs.ErrInvalidArgument},
 		"swap below limit":    {"memory", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(200)), Swap: ptr(int64(100))}}, errdefs.ErrInvalidArgument},
 		"unified path escape": {"", &specs.LinuxResources{Unified: map[string]string{"../x.y": "1"}}, errdefs.ErrInvalidArgument},
