@@ -19,12 +19,6 @@ var heavy = []string{
 	"github.com/containerd/typeurl",
 	"github.com/containerd/containerd/api/",
 	"github.com/containerd/containerd/v2/core/",
-	"github.com/containerd/cgroups",
-	"github.com/cilium/ebpf",
-	"github.com/godbus/dbus",
-	"google.golang.org/protobuf/proto",
-	"google.golang.org/protobuf/reflect",
-	"google.golang.org/protobuf/internal/impl",
 	// crypto/sha256 alone links the FIPS 140 module (DRBG, AES, SHA-3);
 	// service/sha256.go names the socket.
 	"crypto/",

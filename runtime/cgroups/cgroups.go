@@ -8,9 +8,13 @@
 // delete the cgroup, write the limits they can express correctly, move and
 // list processes, kill (v2 cgroup.kill), collect the statistics, in the
 // protobuf types containerd's Stats API carries, and deliver OOM events.
-// Where the library is wrong or falls short, this package corrects it at
-// the edge, before or after calling it, and the place says why and that it
-// is reported upstream:
+// It is a design dependency: containerd's Stats API carries the library's
+// metrics types, and the shim serves the same cgroups the runc shim does;
+// it costs the shim the protobuf runtime, cilium/ebpf and godbus (for its
+// systemd support, unused here). Where the library is wrong or falls
+// short, this package corrects it at the edge, before or after calling
+// it; each place says why, marked "Report upstream", with a test that
+// fails without the correction:
 //   - v1: zero realtime values are skipped (the kernel refuses
 //     cpu.rt_period_us=0, and nerdctl sends zeros); memory and memory+swap
 //     limits are applied in the order the kernel accepts; a pids limit can
@@ -18,11 +22,13 @@
 //     cpu burst and idle, memory.use_hierarchy, hugetlb reservation limits,
 //     hugetlb and net_prio updates and every rdma device are written here.
 //   - v2: cgroup2.ToResources is not used: it overflows the blkio weight
-//     in 16 bits and writes it to io.bfq.weight unconverted-range, computes
-//     swap wrongly for unlimited swap and cannot write "max"; the
-//     conversion is done here and the library writes what its Resources
-//     can hold, the rest (unlimited values, io.weight, per-device weights,
-//     cpu burst and idle, the unified map) is written here.
+//     in 16 bits (500 becomes 51, where runc writes 500 to io.bfq.weight
+//     or 4950 to io.weight), computes swap wrongly for unlimited swap and
+//     cannot write "max"; the conversion is done here and the library
+//     writes what its Resources can hold, the rest (unlimited values,
+//     io.weight, per-device weights, cpu burst and idle, the unified map)
+//     is written here. Controllers are enabled through the library, and
+//     checked after, since it keeps only the last ancestor's error.
 //   - Freeze and thaw: the library polls without a bound (and on v2 reads
 //     back cgroup.freeze, which only echoes the request), so a task stuck
 //     in uninterruptible sleep would hang KillAll; they are done here with
@@ -33,7 +39,8 @@
 //     read-write (TestLibraryDeviceFilterSharedBit shows it on the kernel),
 //     and its attach only ever adds programs, so an update could never
 //     widen the allowed devices. raind's filter decides every access bit
-//     by the last rule naming it and replaces the old program.
+//     by the last rule naming it and replaces the old program; keeping it
+//     costs no dependency, since cgroup2 links cilium/ebpf anyway.
 //
 // Systemd "slice:prefix:name" paths are refused with ErrNotImplemented:
 // raind has no systemd cgroup driver yet. The package must not know about

@@ -27,16 +27,17 @@ func TestHelperAllocate(t *testing.T) {
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		os.Exit(2)
 	}
-	var keep [][]byte
-	for {
+	// Held, so that the collector cannot give the memory back: 64 GiB
+	// is far above any limit a test sets.
+	keep := make([][]byte, 1<<16)
+	for n := range keep {
 		b := make([]byte, 1<<20)
-		for i := range b {
-			if i%4096 == 0 {
-				b[i] = 1
-			}
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
 		}
-		keep = append(keep, b)
+		keep[n] = b
 	}
+	os.Exit(3)
 }
 
 // TestV1RealOOMEvents has the kernel OOM-kill a process in a cgroup with a

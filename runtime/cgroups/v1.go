@@ -195,7 +195,7 @@ func checkUsage(dir, file string, limit int64) error {
 // Freeze and Thaw drive freezer.state here: the library's loop retries
 // forever while the cgroup stays FREEZING (and a thaw forever while a
 // parent is frozen), and KillAll must not hang on one stuck task.
-// Reported upstream as containerd/cgroups "cgroup1 Freeze never times out".
+// Report upstream: cgroup1 Freeze and Thaw need a bound or a context.
 func (c *v1) Freeze() error { return c.setState("FROZEN") }
 func (c *v1) Thaw() error   { return c.setState("THAWED") }
 
