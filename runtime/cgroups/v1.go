@@ -86,6 +86,18 @@ func (c *v1) subsystem(n cgroup1.Name) cgroup1.Subsystem {
 	return nil
 }
 
+// exists tells whether the cgroup is still there in every hierarchy.
+func (c *v1) exists() bool {
+	for _, s := range c.cg.Subsystems() {
+		if p, ok := s.(pather); ok {
+			if _, err := os.Lstat(p.Path(c.path)); err != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (c *v1) Path() string { return c.path }
 
 func (c *v1) ProcsFiles() []string {
@@ -163,6 +175,12 @@ func (c *v1) Update(res *specs.LinuxResources) error {
 	}
 	if err := validateV1(res); err != nil {
 		return err
+	}
+	// The library's Update recreates a removed cgroup's directories
+	// (its controllers' Create, which Update calls, runs MkdirAll).
+	// Report upstream.
+	if !c.exists() {
+		return fmt.Errorf("cgroup %s: %w", c.path, errdefs.ErrNotFound)
 	}
 	if m := res.Memory; m != nil && m.CheckBeforeUpdate != nil && *m.CheckBeforeUpdate && m.Limit != nil && *m.Limit > 0 {
 		if err := checkUsage(c.dir(cgroup1.Memory), "memory.usage_in_bytes", *m.Limit); err != nil {

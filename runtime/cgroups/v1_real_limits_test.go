@@ -183,3 +183,32 @@ func TestV1RealStats(t *testing.T) {
 		t.Errorf("Stats of a deleted cgroup: %v, want ErrNotFound", err)
 	}
 }
+
+// TestV1RealUpdateRemoved: an update of a cgroup someone else removed is
+// ErrNotFound, and does not bring its directories back (the library's
+// controllers create them on update).
+func TestV1RealUpdateRemoved(t *testing.T) {
+	skipUnlessV1(t)
+	path := uniquePath(t)
+	m, err := New(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Delete() })
+	other, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: ptr(uint64(256))}, Pids: &specs.LinuxPids{Limit: ptr(int64(5))}})
+	if !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("update of a removed cgroup: %v, want ErrNotFound", err)
+	}
+	for _, ctl := range []string{"cpu", "pids", "memory"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctl, path)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s cgroup back after the update: %v", ctl, err)
+		}
+	}
+}

@@ -119,6 +119,9 @@ func (c *v1) apply(res *specs.LinuxResources) error {
 	// cgroup.Update skips hugetlb and net_prio, which have no Update, so
 	// that updates never changed them: their Create writes the settings.
 	for _, n := range []cgroup1.Name{cgroup1.Hugetlb, cgroup1.NetPrio} {
+		if n == cgroup1.Hugetlb && len(res.HugepageLimits) == 0 || n == cgroup1.NetPrio && (res.Network == nil || len(res.Network.Priorities) == 0) {
+			continue
+		}
 		if s, ok := c.subsystem(n).(creator); ok {
 			if err := s.Create(c.path, lib); err != nil {
 				return err
