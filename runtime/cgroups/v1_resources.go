@@ -93,10 +93,15 @@ func validateV1(res *specs.LinuxResources) error {
 	return nil
 }
 
-// creator is what cgroup1 subsystems with settings implement; hugetlb and
-// net_prio implement only this, not Update.
+// creator and updater are what cgroup1 subsystems with settings
+// implement (the library's own interfaces are unexported); hugetlb and
+// net_prio implement only creator.
 type creator interface {
 	Create(path string, res *specs.LinuxResources) error
+}
+
+type updater interface {
+	Update(path string, res *specs.LinuxResources) error
 }
 
 // apply writes res through the library, with the corrections below, in the
@@ -107,10 +112,17 @@ func (c *v1) apply(res *specs.LinuxResources) error {
 	}
 	lib := c.libResources(res)
 	// The memory limits first, in the order the kernel accepts, one
-	// library call each.
-	for _, m := range memoryLimitOrder(c.dir(cgroup1.Memory), res.Memory) {
-		if err := c.cg.Update(&specs.LinuxResources{Memory: m}); err != nil {
-			return err
+	// call of the library's memory controller each (cgroup.Update would
+	// run every controller each time).
+	if steps := memoryLimitOrder(c.dir(cgroup1.Memory), res.Memory); len(steps) > 0 {
+		mem, ok := c.subsystem(cgroup1.Memory).(updater)
+		if !ok {
+			return notImplemented("no v1 memory hierarchy")
+		}
+		for _, m := range steps {
+			if err := mem.Update(c.path, &specs.LinuxResources{Memory: m}); err != nil {
+				return err
+			}
 		}
 	}
 	if err := c.cg.Update(lib); err != nil {
@@ -130,9 +142,15 @@ func (c *v1) apply(res *specs.LinuxResources) error {
 	}
 	// The library writes only the first rdma device of the map (in
 	// random order): one call per device.
-	for _, dev := range sortedKeys(res.Rdma) {
-		if err := c.cg.Update(&specs.LinuxResources{Rdma: map[string]specs.LinuxRdma{dev: res.Rdma[dev]}}); err != nil {
-			return err
+	if len(res.Rdma) > 0 {
+		rdma, ok := c.subsystem(cgroup1.Rdma).(updater)
+		if !ok {
+			return notImplemented("no v1 rdma hierarchy")
+		}
+		for _, dev := range sortedKeys(res.Rdma) {
+			if err := rdma.Update(c.path, &specs.LinuxResources{Rdma: map[string]specs.LinuxRdma{dev: res.Rdma[dev]}}); err != nil {
+				return err
+			}
 		}
 	}
 	for _, w := range c.extraWrites(res) {
