@@ -25,15 +25,18 @@ var unneeded = []struct{ pkg, why string }{
 	{"github.com/containerd/containerd/api/runtime/task/v3", "containerd's task API package"},
 }
 
-// needed are packages the shim must link: the design's protocol.
+// needed are packages the shim must link: the design's protocol,
+// messages and cgroup manager.
 var needed = []string{
 	"github.com/containerd/ttrpc",
 	"github.com/raind/raind/service/taskv3",
+	"github.com/containerd/cgroups/v3/cgroup1",
+	"github.com/containerd/cgroups/v3/cgroup2",
 }
 
 // TestDependencies keeps the shim's dependencies what the design says:
-// ttrpc and containerd's generated messages, without grpc and the rest of
-// containerd's shim machinery.
+// ttrpc, containerd's generated messages and cgroups/v3, without grpc and
+// the rest of containerd's shim machinery.
 func TestDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {

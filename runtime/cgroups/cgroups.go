@@ -1,17 +1,52 @@
 // Package cgroups owns a container's cgroup on cgroup v1 (including hybrid
 // hosts) and v2: creating it with its limits in force before any process
 // joins, telling a new process how to join, listing, freezing and killing
-// its processes, and removing it.
+// its processes, reporting its statistics and OOM kills, and removing it.
 //
-// It writes the control files and builds and loads the v2 device filter
-// itself, on the standard library and golang.org/x/sys: every shim process
-// links this package, and github.com/containerd/cgroups/v3 would bring in
-// its generated protobuf stats types with the protobuf runtime, cilium/ebpf
-// and godbus, some 2.6 MiB of resident memory per shim for statistics and
-// systemd support that raind does not use. Where the behaviour differs from that library's, the place says
-// why. It must not know about the shim, containerd or container processes
-// beyond their pids, and it must not touch any cgroup other than the one it
-// was given and the parents it created for it.
+// It builds on github.com/containerd/cgroups/v3, the cgroup library
+// containerd and its runc shim use: cgroup1 and cgroup2 create, load and
+// delete the cgroup, write the limits they can express correctly, move and
+// list processes, kill (v2 cgroup.kill), collect the statistics, in the
+// protobuf types containerd's Stats API carries, and deliver OOM events.
+// It is a design dependency: containerd's Stats API carries the library's
+// metrics types, and the shim serves the same cgroups the runc shim does;
+// it costs the shim the protobuf runtime, cilium/ebpf and godbus (for its
+// systemd support, unused here). Where the library is wrong or falls
+// short, this package corrects it at the edge, before or after calling
+// it; each place says why, marked "Report upstream", with a test that
+// fails without the correction:
+//   - v1: zero realtime values are skipped (the kernel refuses
+//     cpu.rt_period_us=0, and nerdctl sends zeros); memory and memory+swap
+//     limits are applied in the order the kernel accepts; a pids limit can
+//     be lifted; the BFQ weight files are used where CFQ's are missing;
+//     cpu burst and idle, memory.use_hierarchy, hugetlb reservation limits,
+//     hugetlb and net_prio updates and every rdma device are written here.
+//   - v2: cgroup2.ToResources is not used: it overflows the blkio weight
+//     in 16 bits (500 becomes 51, where runc writes 500 to io.bfq.weight
+//     or 4950 to io.weight), computes swap wrongly for unlimited swap and
+//     cannot write "max"; the conversion is done here and the library
+//     writes what its Resources can hold, the rest (unlimited values,
+//     io.weight, per-device weights, cpu burst and idle, the unified map)
+//     is written here. Controllers are enabled through the library, and
+//     checked after, since it keeps only the last ancestor's error.
+//   - Freeze and thaw: the library polls without a bound (and on v2 reads
+//     back cgroup.freeze, which only echoes the request), so a task stuck
+//     in uninterruptible sleep would hang KillAll; they are done here with
+//     a bound.
+//   - The v2 device filter is raind's own (devicefilter.go, bpf.go): the
+//     library's cgroup2.DeviceFilter lets an access through when it shares
+//     any bit with an allowed rule, so "c 1:7 r" allows opening /dev/full
+//     read-write (TestLibraryDeviceFilterSharedBit shows it on the kernel),
+//     and its attach only ever adds programs, so an update could never
+//     widen the allowed devices. raind's filter decides every access bit
+//     by the last rule naming it and replaces the old program; keeping it
+//     costs no dependency, since cgroup2 links cilium/ebpf anyway.
+//
+// Systemd "slice:prefix:name" paths are refused with ErrNotImplemented:
+// raind has no systemd cgroup driver yet. The package must not know about
+// the shim, containerd or container processes beyond their pids, must not
+// touch any cgroup other than the one it was given and the parents it
+// created for it, and keeps no package-level mutable state.
 package cgroups
 
 import (
@@ -26,6 +61,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 )
 
 // Manager is one container's cgroup.
@@ -49,6 +85,17 @@ type Manager interface {
 	// Delete removes the cgroup. It fails with ErrFailedPrecondition while
 	// processes remain, and is nil if the cgroup is already gone.
 	Delete() error
+	// Stats returns the library's metrics for the cgroup, as containerd's
+	// Stats API carries them in an Any: a *stats.Metrics of
+	// github.com/containerd/cgroups/v3/cgroup1/stats on v1, of
+	// .../cgroup2/stats on v2.
+	Stats() (proto.Message, error)
+	// OOMEvents reports every OOM kill in the cgroup with a value on the
+	// returned channel. The channel is closed when ctx is done or the
+	// cgroup is removed; events that arrive while the previous one has not
+	// been received yet are merged into it. It is ErrNotImplemented
+	// without a memory controller.
+	OOMEvents(ctx context.Context) (<-chan struct{}, error)
 }
 
 const (
@@ -89,11 +136,11 @@ func New(path string, res *specs.LinuxResources) (Manager, error) {
 	if unifiedHost() {
 		return newV2(unifiedMountpoint, p, res)
 	}
-	hs, err := v1Hierarchies()
+	subs, err := v1Subsystems()
 	if err != nil {
 		return nil, err
 	}
-	return newV1(hs, p, res)
+	return newV1(subs, p, res)
 }
 
 // Load opens an existing cgroup, for cleaning up after a crashed shim. It is
@@ -106,11 +153,11 @@ func Load(path string) (Manager, error) {
 	if unifiedHost() {
 		return loadV2(unifiedMountpoint, p)
 	}
-	hs, err := v1Hierarchies()
+	subs, err := v1Subsystems()
 	if err != nil {
 		return nil, err
 	}
-	return loadV1(hs, p)
+	return loadV1(subs, p)
 }
 
 // unifiedHost reports whether /sys/fs/cgroup is itself a cgroup2 mount, a

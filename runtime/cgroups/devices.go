@@ -3,7 +3,6 @@ package cgroups
 import (
 	"fmt"
 	"math"
-	"strconv"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -54,17 +53,6 @@ func deviceRules(devs []specs.LinuxDeviceCgroup) ([]deviceRule, error) {
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// v1String is the rule as devices.allow and devices.deny take it.
-func (r deviceRule) v1String() string {
-	num := func(n int64) string {
-		if n < 0 {
-			return "*"
-		}
-		return strconv.FormatInt(n, 10)
-	}
-	return fmt.Sprintf("%c %s:%s %s", r.typ, num(r.major), num(r.minor), r.access)
 }
 
 // accessBits is the rule's access as the BPF_DEVCG_ACC_* bits the kernel

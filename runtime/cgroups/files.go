@@ -1,7 +1,6 @@
 package cgroups
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -57,113 +56,6 @@ func readFile(dir, name string) (string, error) {
 	return string(bytes.TrimSpace(b)), nil
 }
 
-// addProc writes pid into dir's cgroup.procs. The kernel answers EINVAL
-// while the task is still being created (TASK_NEW), which passes quickly,
-// so that is retried as the library and runc do.
-func addProc(dir string, pid int) error {
-	var err error
-	for range 5 {
-		if err = writeFile(dir, "cgroup.procs", strconv.Itoa(pid)); !errors.Is(err, unix.EINVAL) {
-			return err
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
-	return err
-}
-
-// procsUnder lists the processes of dir and of every cgroup below it. It
-// fails with a not-exist error only when dir itself is missing; a child
-// cgroup removed during the walk is simply skipped.
-func procsUnder(dir string) ([]int, error) {
-	var pids []int
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if notExist(err) && p != dir {
-				return nil
-			}
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		f, err := os.Open(filepath.Join(p, "cgroup.procs"))
-		if err != nil {
-			if notExist(err) && p != dir {
-				return nil
-			}
-			return err
-		}
-		defer f.Close()
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			if t := bytes.TrimSpace(s.Bytes()); len(t) > 0 {
-				pid, err := strconv.Atoi(string(t))
-				if err != nil {
-					return fmt.Errorf("parse %s: %w", f.Name(), err)
-				}
-				pids = append(pids, pid)
-			}
-		}
-		return s.Err()
-	})
-	return pids, err
-}
-
-// removeCgroup removes dir and any cgroups a container made below it,
-// deepest first, since cgroupfs only removes empty cgroups one rmdir at a
-// time. A missing dir is not an error.
-func removeCgroup(dir string) error {
-	var dirs []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if notExist(err) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	// WalkDir visits a directory before its children.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := rmdir(dirs[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// rmdir retries EBUSY: a cgroup stays populated for a moment after its last
-// process has exited, until the kernel has released it.
-func rmdir(dir string) error {
-	delay := 10 * time.Millisecond
-	var err error
-	for i := range 6 {
-		if i > 0 {
-			time.Sleep(delay)
-			delay *= 2
-		}
-		err = unix.Rmdir(dir)
-		switch {
-		case err == nil || errors.Is(err, unix.ENOENT):
-			return nil
-		case errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST):
-			// cgroupfs never says this: a non-empty cgroup is EBUSY.
-			// Only a plain directory standing in for one (a test's
-			// fake cgroupfs) holds its control files as real files.
-			return os.RemoveAll(dir)
-		case !errors.Is(err, unix.EBUSY):
-			return fmt.Errorf("remove %s: %w", dir, err)
-		}
-	}
-	return fmt.Errorf("remove %s: %w", dir, err)
-}
-
 // missingDirs lists dir and those of its parents that do not exist, deepest
 // first, so that a failed creation can remove exactly what it made.
 func missingDirs(dir string) []string {
@@ -194,17 +86,47 @@ func notImplemented(what string) error {
 	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
 }
 
+// libError gives an error of the library its errdefs kind. The library
+// opens control files with O_CREATE, so a file the kernel does not have
+// (a feature it lacks) fails with EACCES on cgroupfs rather than ENOENT;
+// both mean ErrNotImplemented when the file is indeed missing, and
+// ErrNotFound when the whole cgroup is.
+func libError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && (notExist(pe.Err) || errors.Is(pe.Err, unix.EACCES)) {
+		if _, serr := os.Lstat(pe.Path); notExist(serr) {
+			if _, derr := os.Lstat(filepath.Dir(pe.Path)); notExist(derr) {
+				return fmt.Errorf("cgroup %s: %w: %w", filepath.Dir(pe.Path), errdefs.ErrNotFound, err)
+			}
+			return fmt.Errorf("%w: %w", errdefs.ErrNotImplemented, err)
+		}
+	}
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("%w: %w", errdefs.ErrNotImplemented, err)
+	}
+	return err
+}
+
+// retryEINVAL retries f while the kernel answers EINVAL to moving a task
+// that is still being created (TASK_NEW), which passes quickly. cgroup1
+// retries like this itself; cgroup2's AddProc does not.
+func retryEINVAL(f func() error) error {
+	var err error
+	for range 5 {
+		if err = f(); !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	return err
+}
+
 // rdmaLimits formats the rdma.max lines of both versions, one per device
 // in name order (the map's order would make the writes differ run to
 // run); a device with no limit set gets no line.
 func rdmaLimits(rdma map[string]specs.LinuxRdma) ([]string, error) {
-	devices := make([]string, 0, len(rdma))
-	for d := range rdma {
-		devices = append(devices, d)
-	}
-	sort.Strings(devices)
 	var lines []string
-	for _, d := range devices {
+	for _, d := range sortedKeys(rdma) {
 		r := rdma[d]
 		if d == "" || strings.ContainsAny(d, " \t\n") {
 			return nil, fmt.Errorf("rdma device %q: %w", d, errdefs.ErrInvalidArgument)
@@ -221,4 +143,15 @@ func rdmaLimits(rdma map[string]specs.LinuxRdma) ([]string, error) {
 		}
 	}
 	return lines, nil
+}
+
+// sortedKeys returns m's keys in order, so that writes from a map are the
+// same run to run.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	stats2 "github.com/containerd/cgroups/v3/cgroup2/stats"
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -171,4 +174,37 @@ func TestV2RealUnified(t *testing.T) {
 		t.Errorf("cgroup dir left: %v", err)
 	}
 	_ = os.Remove(filepath.Join(mountpoint, filepath.Dir(path)))
+}
+
+// TestV2RealStats reads the library's metrics from a real cgroup2, where
+// cpu.stat exists without any controller, and finds no OOM source there.
+func TestV2RealStats(t *testing.T) {
+	mountpoint := unifiedForTest(t)
+	path := uniquePath(t)
+	m, err := newV2(mountpoint, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = KillAll(m, syscall.SIGKILL, time.Second); _ = m.Delete() })
+	cmd := exec.Command("sh", "-c", "echo 0 > "+m.ProcsFiles()[0]+" && i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	msg, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := msg.(*stats2.Metrics)
+	if !ok {
+		t.Fatalf("Stats gave %T, want *cgroup2/stats.Metrics", msg)
+	}
+	if st.CPU == nil || st.CPU.UsageUsec == 0 {
+		t.Errorf("cpu stats %v, want the shell's usage", st.CPU)
+	}
+	if _, err := m.OOMEvents(context.Background()); !errors.Is(err, errdefs.ErrNotImplemented) && mountpoint != "/sys/fs/cgroup" {
+		t.Errorf("OOM events without a memory controller: %v, want ErrNotImplemented", err)
+	}
+	if err := m.Delete(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,21 +10,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 const unlimited = "9223372036854771712"
 
 // fakeV1Files are the control files of each fake hierarchy, keyed by its
-// mount directory name, with their contents in a new cgroup. As on
-// cgroupfs, a file that is missing is a feature the kernel lacks.
+// directory (named as the library expects it under the root), with their
+// contents in a new cgroup.
 var fakeV1Files = map[string]map[string]string{
-	"cpu,cpuacct": {
+	"cpu": {
 		"cpu.shares": "1024", "cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "-1", "cpu.cfs_burst_us": "0",
 		"cpu.rt_period_us": "1000000", "cpu.rt_runtime_us": "0", "cpu.idle": "0",
 	},
-	"cpuset": {"cpuset.cpus": "", "cpuset.mems": ""},
+	"cpuacct": {},
+	"cpuset":  {"cpuset.cpus": "", "cpuset.mems": ""},
 	"memory": {
 		"memory.limit_in_bytes": unlimited, "memory.soft_limit_in_bytes": unlimited, "memory.memsw.limit_in_bytes": unlimited,
 		"memory.kmem.limit_in_bytes": unlimited, "memory.kmem.tcp.limit_in_bytes": unlimited,
@@ -40,25 +44,20 @@ var fakeV1Files = map[string]map[string]string{
 	"pids": {"pids.max": "max"},
 	// No reservation limit for 1GB pages: it is written only where the
 	// kernel has it.
-	"hugetlb":          {"hugetlb.2MB.limit_in_bytes": "0", "hugetlb.2MB.rsvd.limit_in_bytes": "0", "hugetlb.1GB.limit_in_bytes": "0"},
-	"net_cls,net_prio": {"net_cls.classid": "0", "net_prio.ifpriomap": "lo 0\n"},
-	"rdma":             {"rdma.max": ""},
-	"systemd":          {},
+	"hugetlb":  {"hugetlb.2MB.limit_in_bytes": "0", "hugetlb.2MB.rsvd.limit_in_bytes": "0", "hugetlb.1GB.limit_in_bytes": "0"},
+	"net_cls":  {"net_cls.classid": "0"},
+	"net_prio": {"net_prio.ifpriomap": "lo 0\n"},
+	"rdma":     {"rdma.max": ""},
+	"systemd":  {},
 }
 
 // fakeV1 lays out v1 hierarchies under a temporary directory, each with
 // the given cgroup directories and their control files, and returns the
-// hierarchy list a host with such mounts would have.
-func fakeV1(t *testing.T, dirs ...string) []hierarchy {
+// library's subsystems for them and the root.
+func fakeV1(t *testing.T, dirs ...string) ([]cgroup1.Subsystem, string) {
 	t.Helper()
 	root := t.TempDir()
-	var hs []hierarchy
 	for mount, files := range fakeV1Files {
-		ctls := strings.Split(mount, ",")
-		if mount == "systemd" {
-			ctls = []string{"name=systemd"}
-		}
-		hs = append(hs, hierarchy{mountpoint: filepath.Join(root, mount), controllers: ctls})
 		for _, d := range append([]string{""}, dirs...) {
 			dir := filepath.Join(root, mount, d)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -79,19 +78,20 @@ func fakeV1(t *testing.T, dirs ...string) []hierarchy {
 			}
 		}
 	}
-	sort.Slice(hs, func(i, j int) bool { return hs[i].mountpoint < hs[j].mountpoint })
-	return hs
+	subs := []cgroup1.Subsystem{
+		cgroup1.NewNamed(root, "systemd"), cgroup1.NewFreezer(root), cgroup1.NewPids(root),
+		cgroup1.NewNetCls(root), cgroup1.NewNetPrio(root), cgroup1.NewCpuset(root), cgroup1.NewCpu(root),
+		cgroup1.NewCpuacct(root), cgroup1.NewMemory(root), cgroup1.NewBlkio(root), cgroup1.NewRdma(root),
+		cgroup1.NewDevices(root),
+	}
+	if h, err := cgroup1.NewHugetlb(root); err == nil {
+		subs = append(subs, h)
+	}
+	return subs, root
 }
 
-func mountOf(t *testing.T, hs []hierarchy, ctl string) string {
-	t.Helper()
-	for _, h := range hs {
-		if h.has(ctl) {
-			return h.mountpoint
-		}
-	}
-	t.Fatalf("no %s hierarchy", ctl)
-	return ""
+func withoutSubsystem(subs []cgroup1.Subsystem, n cgroup1.Name) []cgroup1.Subsystem {
+	return slices.DeleteFunc(slices.Clone(subs), func(s cgroup1.Subsystem) bool { return s.Name() == n })
 }
 
 // fullResources sets every field that v1 has a file for.
@@ -140,92 +140,73 @@ func fullResources() *specs.LinuxResources {
 }
 
 func TestV1FakeNewWritesEverything(t *testing.T) {
-	hs := fakeV1(t, "a", "a/c1")
+	// The cgroup's directories exist already, as the kernel would fill
+	// them with control files.
+	subs, root := fakeV1(t, "a", "a/c1")
 	res := fullResources()
-
-	// Every write, in order. The memory limit goes before memsw since
-	// memsw only ever rises above it; device rules start from deny-all.
-	want := []v1Write{
-		{"pids", "pids.max", "20"},
-		{"net_cls", "net_cls.classid", "1048577"},
-		{"net_prio", "net_prio.ifpriomap", "eth0 5"},
-		{"net_prio", "net_prio.ifpriomap", "lo 1"},
-		{"cpuset", "cpuset.cpus", "1"},
-		{"cpuset", "cpuset.mems", "0"},
-		{"cpu", "cpu.rt_period_us", "1000000"},
-		{"cpu", "cpu.rt_runtime_us", "950000"},
-		{"cpu", "cpu.shares", "512"},
-		{"cpu", "cpu.cfs_period_us", "100000"},
-		{"cpu", "cpu.cfs_quota_us", "50000"},
-		{"cpu", "cpu.cfs_burst_us", "1000"},
-		{"cpu", "cpu.idle", "1"},
-		{"memory", "memory.limit_in_bytes", "67108864"},
-		{"memory", "memory.memsw.limit_in_bytes", "134217728"},
-		{"memory", "memory.soft_limit_in_bytes", "33554432"},
-		{"memory", "memory.kmem.limit_in_bytes", "16777216"},
-		{"memory", "memory.kmem.tcp.limit_in_bytes", "8388608"},
-		{"memory", "memory.oom_control", "1"},
-		{"memory", "memory.swappiness", "10"},
-		{"memory", "memory.use_hierarchy", "1"},
-		{"blkio", "blkio.weight", "500"},
-		{"blkio", "blkio.leaf_weight", "300"},
-		{"blkio", "blkio.weight_device", "8:0 200"},
-		{"blkio", "blkio.leaf_weight_device", "8:0 100"},
-		{"blkio", "blkio.throttle.read_bps_device", "8:0 1048576"},
-		{"blkio", "blkio.throttle.read_iops_device", "8:16 100"},
-		{"blkio", "blkio.throttle.write_bps_device", "8:0 2097152"},
-		{"blkio", "blkio.throttle.write_iops_device", "8:16 200"},
-		{"rdma", "rdma.max", "mlx4_0 hca_handle=1"},
-		{"rdma", "rdma.max", "mlx5_0 hca_handle=3 hca_object=100"},
-		{"devices", "devices.deny", "a"},
-		{"devices", "devices.deny", "a *:* rwm"},
-		{"devices", "devices.allow", "c 1:3 rwm"},
-		{"devices", "devices.allow", "b 8:* r"},
-		{"devices", "devices.deny", "c 5:1 w"},
-		{"devices", "devices.allow", "c *:* m"},
-		{"hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"},
-		{"hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes", "4194304"},
-		{"hugetlb", "hugetlb.1GB.limit_in_bytes", "1073741824"},
-	}
-	plan, err := v1Writes((&v1{path: "/a/c1", hs: hs}).dir, res)
+	m, err := newV1(subs, "/a/c1", res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(plan, want) {
-		t.Errorf("writes differ:\n got %q\nwant %q", plan, want)
-	}
-
-	m, err := newV1(hs, "/a/c1", res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Each file holds the last value written to it.
-	last := map[string]string{}
-	for _, w := range want {
-		last[filepath.Join(mountOf(t, hs, w.ctl), "a/c1", w.file)] = w.value
-	}
-	for path, v := range last {
-		if got := readFake(t, path); got != v {
-			t.Errorf("%s = %q, want %q", path, got, v)
+	// Each file holds the last value written to it: the library's for
+	// what it writes right, raind's for the rest.
+	for file, want := range map[string]string{
+		"pids/a/c1/pids.max":                           "20",
+		"net_cls/a/c1/net_cls.classid":                 "1048577",
+		"net_prio/a/c1/net_prio.ifpriomap":             "lo 1",
+		"cpuset/a/c1/cpuset.cpus":                      "1",
+		"cpuset/a/c1/cpuset.mems":                      "0",
+		"cpu/a/c1/cpu.rt_period_us":                    "1000000",
+		"cpu/a/c1/cpu.rt_runtime_us":                   "950000",
+		"cpu/a/c1/cpu.shares":                          "512",
+		"cpu/a/c1/cpu.cfs_period_us":                   "100000",
+		"cpu/a/c1/cpu.cfs_quota_us":                    "50000",
+		"cpu/a/c1/cpu.cfs_burst_us":                    "1000",
+		"cpu/a/c1/cpu.idle":                            "1",
+		"memory/a/c1/memory.limit_in_bytes":            "67108864",
+		"memory/a/c1/memory.memsw.limit_in_bytes":      "134217728",
+		"memory/a/c1/memory.soft_limit_in_bytes":       "33554432",
+		"memory/a/c1/memory.kmem.limit_in_bytes":       "16777216",
+		"memory/a/c1/memory.kmem.tcp.limit_in_bytes":   "8388608",
+		"memory/a/c1/memory.oom_control":               "1",
+		"memory/a/c1/memory.swappiness":                "10",
+		"memory/a/c1/memory.use_hierarchy":             "1",
+		"blkio/a/c1/blkio.weight":                      "500",
+		"blkio/a/c1/blkio.leaf_weight":                 "300",
+		"blkio/a/c1/blkio.weight_device":               "8:0 200",
+		"blkio/a/c1/blkio.leaf_weight_device":          "8:0 100",
+		"blkio/a/c1/blkio.throttle.read_bps_device":    "8:0 1048576",
+		"blkio/a/c1/blkio.throttle.read_iops_device":   "8:16 100",
+		"blkio/a/c1/blkio.throttle.write_bps_device":   "8:0 2097152",
+		"blkio/a/c1/blkio.throttle.write_iops_device":  "8:16 200",
+		"rdma/a/c1/rdma.max":                           "mlx5_0 hca_handle=3 hca_object=100", // the second of two, in order
+		"devices/a/c1/devices.deny":                    "c 5:1 w",
+		"devices/a/c1/devices.allow":                   "c *:* m",
+		"hugetlb/a/c1/hugetlb.2MB.limit_in_bytes":      "4194304",
+		"hugetlb/a/c1/hugetlb.2MB.rsvd.limit_in_bytes": "4194304",
+		"hugetlb/a/c1/hugetlb.1GB.limit_in_bytes":      "1073741824",
+	} {
+		if got := readFake(t, filepath.Join(root, file)); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
 		}
 	}
 	// The intermediate cpuset cgroup inherited the root's cpus and mems
 	// before the container's own were set.
-	cpuset := mountOf(t, hs, "cpuset")
 	for file, v := range map[string]string{"a/cpuset.cpus": "0-3", "a/cpuset.mems": "0"} {
-		if got := readFake(t, filepath.Join(cpuset, file)); got != v {
+		if got := strings.TrimSpace(readFake(t, filepath.Join(root, "cpuset", file))); got != v {
 			t.Errorf("cpuset %s = %q, want %q", file, got, v)
 		}
 	}
 	// Nothing above the cgroup is written but for that.
-	if got := readFake(t, filepath.Join(mountOf(t, hs, "memory"), "a/memory.limit_in_bytes")); got != unlimited {
+	if got := readFake(t, filepath.Join(root, "memory/a/memory.limit_in_bytes")); got != unlimited {
 		t.Errorf("parent memory limit changed to %q", got)
 	}
 
 	var procs []string
-	for _, h := range hs {
-		procs = append(procs, filepath.Join(h.mountpoint, "a/c1/cgroup.procs"))
+	for mount := range fakeV1Files {
+		procs = append(procs, filepath.Join(root, mount, "a/c1/cgroup.procs"))
 	}
+	sort.Strings(procs)
 	if got := m.ProcsFiles(); !slices.Equal(got, procs) {
 		t.Errorf("ProcsFiles = %v, want %v", got, procs)
 	}
@@ -234,18 +215,38 @@ func TestV1FakeNewWritesEverything(t *testing.T) {
 	}
 }
 
+// TestV1FakeDeviceRulesStartFromDenyAll: the first write resets the
+// cgroup's rules, so that an update replaces them; unset types and
+// numbers are spelled out for the library.
+func TestV1FakeDeviceRulesStartFromDenyAll(t *testing.T) {
+	got := libDevices([]specs.LinuxDeviceCgroup{{Allow: true, Access: "r"}, {Allow: true, Type: "c", Major: ptr(int64(1)), Access: "w"}})
+	var lines []string
+	for _, d := range got {
+		lines = append(lines, fmt.Sprintf("%v %s %d:%d %s", d.Allow, d.Type, *d.Major, *d.Minor, d.Access))
+	}
+	want := []string{"false a -1:-1 rwm", "true a -1:-1 r", "true c 1:-1 w"}
+	if !slices.Equal(lines, want) {
+		t.Errorf("rules %v, want %v", lines, want)
+	}
+}
+
 func TestV1FakeCpusetInheritsNearestParent(t *testing.T) {
-	hs := fakeV1(t, "a", "a/c2")
-	cpuset := mountOf(t, hs, "cpuset")
+	subs, root := fakeV1(t, "a")
+	cpuset := filepath.Join(root, "cpuset")
 	if err := os.WriteFile(filepath.Join(cpuset, "a/cpuset.cpus"), []byte("2-3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newV1(hs, "/a/c2", &specs.LinuxResources{}); err != nil {
+	if err := os.WriteFile(filepath.Join(cpuset, "a/cpuset.mems"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Two levels the library creates: both inherit.
+	if _, err := newV1(subs, "/a/b/c2", &specs.LinuxResources{}); err != nil {
 		t.Fatal(err)
 	}
 	for file, v := range map[string]string{
 		"a/cpuset.cpus": "2-3", "a/cpuset.mems": "0", // kept / filled from the root
-		"a/c2/cpuset.cpus": "2-3", "a/c2/cpuset.mems": "0",
+		"a/b/cpuset.cpus": "2-3", "a/b/cpuset.mems": "0",
+		"a/b/c2/cpuset.cpus": "2-3", "a/b/c2/cpuset.mems": "0",
 	} {
 		if got := strings.TrimSpace(readFake(t, filepath.Join(cpuset, file))); got != v {
 			t.Errorf("%s = %q, want %q", file, got, v)
@@ -254,36 +255,37 @@ func TestV1FakeCpusetInheritsNearestParent(t *testing.T) {
 }
 
 func TestV1FakeUpdate(t *testing.T) {
-	hs := fakeV1(t, "c1")
-	m, err := newV1(hs, "/c1", &specs.LinuxResources{
+	subs, root := fakeV1(t, "c1")
+	m, err := newV1(subs, "/c1", &specs.LinuxResources{
 		Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Swap: ptr(int64(128 << 20))},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := filepath.Join(mountOf(t, hs, "memory"), "c1")
-	memWrites := func(limit, swap int64) []string {
-		plan, err := v1Writes(m.(*v1).dir, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap}})
-		if err != nil {
-			t.Fatal(err)
-		}
+	mem := filepath.Join(root, "memory/c1")
+	order := func(limit, swap int64) []string {
 		var files []string
-		for _, w := range plan {
-			files = append(files, w.file+"="+w.value)
+		for _, m := range memoryLimitOrder(mem, &specs.LinuxMemory{Limit: &limit, Swap: &swap}) {
+			switch {
+			case m.Limit != nil:
+				files = append(files, fmt.Sprintf("limit=%d", *m.Limit))
+			case m.Swap != nil:
+				files = append(files, fmt.Sprintf("memsw=%d", *m.Swap))
+			}
 		}
 		return files
 	}
 	// Raising both above the current limit: memsw first, or the kernel
 	// would see memory > memsw in between.
-	if got, want := memWrites(256<<20, 512<<20), []string{"memory.memsw.limit_in_bytes=536870912", "memory.limit_in_bytes=268435456"}; !slices.Equal(got, want) {
+	if got, want := order(256<<20, 512<<20), []string{"memsw=536870912", "limit=268435456"}; !slices.Equal(got, want) {
 		t.Errorf("raising: %v, want %v", got, want)
 	}
 	// Lowering: the memory limit first.
-	if got, want := memWrites(32<<20, 48<<20), []string{"memory.limit_in_bytes=33554432", "memory.memsw.limit_in_bytes=50331648"}; !slices.Equal(got, want) {
+	if got, want := order(32<<20, 48<<20), []string{"limit=33554432", "memsw=50331648"}; !slices.Equal(got, want) {
 		t.Errorf("lowering: %v, want %v", got, want)
 	}
 	// Lifting both: memsw first.
-	if got, want := memWrites(-1, -1), []string{"memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1"}; !slices.Equal(got, want) {
+	if got, want := order(-1, -1), []string{"memsw=-1", "limit=-1"}; !slices.Equal(got, want) {
 		t.Errorf("lifting: %v, want %v", got, want)
 	}
 
@@ -303,11 +305,10 @@ func TestV1FakeUpdate(t *testing.T) {
 		"pids/c1/pids.max":                           "max",
 		"hugetlb/c1/hugetlb.2MB.limit_in_bytes":      "2097152",
 		"hugetlb/c1/hugetlb.2MB.rsvd.limit_in_bytes": "2097152",
-		"net_cls,net_prio/c1/net_prio.ifpriomap":     "eth1 3",
+		"net_prio/c1/net_prio.ifpriomap":             "eth1 3",
 		"devices/c1/devices.deny":                    "", // no rules, no reset
 	} {
-		path := filepath.Join(filepath.Dir(mountOf(t, hs, "memory")), file)
-		if got := strings.TrimSpace(readFake(t, path)); got != want {
+		if got := strings.TrimSpace(readFake(t, filepath.Join(root, file))); got != want {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
 	}
@@ -322,34 +323,52 @@ func TestV1FakeUpdate(t *testing.T) {
 	}
 }
 
+// TestV1FakeZeroRealtimeSkipped: nerdctl sends both realtime values as 0,
+// and the kernel refuses cpu.rt_period_us=0; like runc, zero is not
+// written (TestV1RealZeroRealtime has the kernel's word on it).
+func TestV1FakeZeroRealtimeSkipped(t *testing.T) {
+	subs, root := fakeV1(t, "rt")
+	if _, err := newV1(subs, "/rt", &specs.LinuxResources{CPU: &specs.LinuxCPU{
+		RealtimeRuntime: ptr(int64(0)), RealtimePeriod: ptr(uint64(0)), Shares: ptr(uint64(256)),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{"cpu.rt_period_us": "1000000", "cpu.rt_runtime_us": "0", "cpu.shares": "256"} {
+		if got := readFake(t, filepath.Join(root, "cpu/rt", file)); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+}
+
 func TestV1FakeRefusals(t *testing.T) {
 	for name, tc := range map[string]struct {
-		drop string // a hierarchy the host does not mount
+		drop cgroup1.Name // a hierarchy the host does not mount
 		res  *specs.LinuxResources
 		kind error
 	}{
-		"hierarchy missing": {"hugetlb", &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1}}}, errdefs.ErrNotImplemented},
-		"devices missing":   {"devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}, errdefs.ErrNotImplemented},
+		"hierarchy missing": {cgroup1.Hugetlb, &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1}}}, errdefs.ErrNotImplemented},
+		"devices missing":   {cgroup1.Devices, &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}, errdefs.ErrNotImplemented},
 		"unified map":       {"", &specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}, errdefs.ErrNotImplemented},
 		"device type":       {"", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Type: "x", Access: "r"}}}, errdefs.ErrInvalidArgument},
 		"device access":     {"", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Type: "c", Access: "rx"}}}, errdefs.ErrInvalidArgument},
 		"device number":     {"", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Type: "c", Major: ptr(int64(-2)), Access: "r"}}}, errdefs.ErrInvalidArgument},
 		"hugepage size":     {"", &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "../2MB", Limit: 1}}}, errdefs.ErrInvalidArgument},
+		"interface name":    {"", &specs.LinuxResources{Network: &specs.LinuxNetwork{Priorities: []specs.LinuxInterfacePriority{{Name: "a b"}}}}, errdefs.ErrInvalidArgument},
 	} {
 		t.Run(name, func(t *testing.T) {
-			hs := fakeV1(t, "a")
+			subs, root := fakeV1(t, "a")
 			if tc.drop != "" {
-				hs = slices.DeleteFunc(hs, func(h hierarchy) bool { return h.has(tc.drop) })
+				subs = withoutSubsystem(subs, tc.drop)
 			}
-			_, err := newV1(hs, "/a/b", tc.res)
+			_, err := newV1(subs, "/a/b", tc.res)
 			if !errors.Is(err, tc.kind) {
 				t.Fatalf("err = %v, want %v", err, tc.kind)
 			}
-			for _, h := range hs {
-				if _, err := os.Stat(filepath.Join(h.mountpoint, "a/b")); !os.IsNotExist(err) {
-					t.Errorf("refused creation left %s/a/b behind: %v", h.mountpoint, err)
+			for mount := range fakeV1Files {
+				if _, err := os.Stat(filepath.Join(root, mount, "a/b")); !os.IsNotExist(err) {
+					t.Errorf("refused creation left %s/a/b behind: %v", mount, err)
 				}
-				if _, err := os.Stat(filepath.Join(h.mountpoint, "a")); err != nil {
+				if _, err := os.Stat(filepath.Join(root, mount, "a")); err != nil {
 					t.Errorf("refused creation removed the existing parent: %v", err)
 				}
 			}
@@ -357,25 +376,12 @@ func TestV1FakeRefusals(t *testing.T) {
 	}
 }
 
-// TestV1FakeFileMissing models a kernel without a feature: the control
-// file is not there, which is ErrNotImplemented, not a file to create.
-func TestV1FakeFileMissing(t *testing.T) {
-	hs := fakeV1(t, "a")
-	_, err := newV1(hs, "/a", &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "16GB", Limit: 1}}})
-	if !errors.Is(err, errdefs.ErrNotImplemented) {
-		t.Fatalf("err = %v, want ErrNotImplemented", err)
-	}
-	if _, err := os.Stat(filepath.Join(mountOf(t, hs, "hugetlb"), "a/hugetlb.16GB.limit_in_bytes")); !os.IsNotExist(err) {
-		t.Errorf("control file created: %v", err)
-	}
-}
-
 func TestV1FakeLoadPidsFreezeDelete(t *testing.T) {
-	hs := fakeV1(t, "c1", "c1/sub")
-	if _, err := loadV1(hs, "/missing"); !errors.Is(err, errdefs.ErrNotFound) {
+	subs, root := fakeV1(t, "c1", "c1/sub")
+	if _, err := loadV1(subs, "/missing"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Load missing: %v, want ErrNotFound", err)
 	}
-	m, err := loadV1(hs, "/c1")
+	m, err := loadV1(subs, "/c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +391,7 @@ func TestV1FakeLoadPidsFreezeDelete(t *testing.T) {
 		"pids/c1/cgroup.procs":       "300\n12\n",
 		"memory/c1/sub/cgroup.procs": "12\n7\n",
 	} {
-		if err := os.WriteFile(filepath.Join(filepath.Dir(mountOf(t, hs, "pids")), file), []byte(content), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(root, file), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -395,8 +401,11 @@ func TestV1FakeLoadPidsFreezeDelete(t *testing.T) {
 	if err := m.Delete(); !errors.Is(err, errdefs.ErrFailedPrecondition) {
 		t.Errorf("Delete with processes: %v, want ErrFailedPrecondition", err)
 	}
+	if _, err := os.Stat(filepath.Join(root, "cpu/c1")); err != nil {
+		t.Errorf("refused Delete removed the cgroup where it was empty: %v", err)
+	}
 
-	freezer := filepath.Join(mountOf(t, hs, "freezer"), "c1/freezer.state")
+	freezer := filepath.Join(root, "freezer/c1/freezer.state")
 	if err := m.Freeze(); err != nil {
 		t.Fatal(err)
 	}
@@ -414,13 +423,13 @@ func TestV1FakeLoadPidsFreezeDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range m.ProcsFiles() {
-		if got := readFake(t, f); got != "42" {
+		if got := strings.TrimSpace(readFake(t, f)); !strings.HasPrefix(got, "42") {
 			t.Errorf("%s = %q after Add(42)", f, got)
 		}
 	}
 
 	for _, f := range []string{"pids/c1/cgroup.procs", "memory/c1/sub/cgroup.procs"} {
-		if err := os.WriteFile(filepath.Join(filepath.Dir(mountOf(t, hs, "pids")), f), nil, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -432,54 +441,67 @@ func TestV1FakeLoadPidsFreezeDelete(t *testing.T) {
 	if err := m.Delete(); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range hs {
-		if _, err := os.Stat(filepath.Join(h.mountpoint, "c1")); !os.IsNotExist(err) {
-			t.Errorf("%s/c1 still there: %v", h.mountpoint, err)
+	for mount := range fakeV1Files {
+		if _, err := os.Stat(filepath.Join(root, mount, "c1")); !os.IsNotExist(err) {
+			t.Errorf("%s/c1 still there: %v", mount, err)
 		}
 	}
 	if err := m.Delete(); err != nil {
 		t.Errorf("second Delete: %v", err)
 	}
-	if _, err := loadV1(hs, "/c1"); !errors.Is(err, errdefs.ErrNotFound) {
+	if _, err := loadV1(subs, "/c1"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Load after Delete: %v, want ErrNotFound", err)
 	}
 }
 
-func TestBlkioWeightFiles(t *testing.T) {
-	dir := t.TempDir()
-	if w, d := blkioWeightFiles(dir); w != "blkio.weight" || d != "blkio.weight_device" {
-		t.Errorf("neither scheduler: %s %s", w, d)
+// TestV1FakeBFQWeight: a kernel with BFQ and without CFQ has only
+// blkio.bfq.weight, which the library does not know.
+func TestV1FakeBFQWeight(t *testing.T) {
+	subs, root := fakeV1(t, "c1")
+	for _, d := range []string{"", "c1"} {
+		dir := filepath.Join(root, "blkio", d)
+		for _, f := range []string{"blkio.weight", "blkio.weight_device"} {
+			if err := os.Remove(filepath.Join(dir, f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, f := range []string{"blkio.bfq.weight", "blkio.bfq.weight_device"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte("100"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "blkio.bfq.weight"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if w, d := blkioWeightFiles(dir); w != "blkio.bfq.weight" || d != "blkio.bfq.weight_device" {
-		t.Errorf("BFQ only: %s %s", w, d)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "blkio.weight"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if w, _ := blkioWeightFiles(dir); w != "blkio.weight" {
-		t.Errorf("CFQ and BFQ: %s", w)
-	}
-}
-
-func TestV1Controllers(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "cgroup")
-	content := "12:cpu,cpuacct:/a\n9:name=systemd:/\n3:memory:/x\n0::/\n"
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := v1Controllers(p)
+	m, err := loadV1(subs, "/c1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for n := range got {
-		names = append(names, n)
+	if err := m.Update(&specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{
+		Weight:       ptr(uint16(300)),
+		WeightDevice: []specs.LinuxWeightDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Weight: ptr(uint16(200))}},
+	}}); err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(names)
-	if want := []string{"cpu", "cpuacct", "memory", "name=systemd"}; !slices.Equal(names, want) {
-		t.Errorf("controllers %v, want %v", names, want)
+	dir := filepath.Join(root, "blkio/c1")
+	if got := readFake(t, filepath.Join(dir, "blkio.bfq.weight")); got != "300" {
+		t.Errorf("blkio.bfq.weight = %q", got)
+	}
+	if got := readFake(t, filepath.Join(dir, "blkio.bfq.weight_device")); got != "8:0 200" {
+		t.Errorf("blkio.bfq.weight_device = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blkio.weight")); !os.IsNotExist(err) {
+		t.Errorf("blkio.weight written on a BFQ-only kernel: %v", err)
+	}
+}
+
+func TestNamedHierarchies(t *testing.T) {
+	mounts := []*mountinfo.Info{
+		{Mountpoint: "/sys/fs/cgroup/systemd", Root: "/", VFSOptions: "rw,xattr,name=systemd"},
+		{Mountpoint: "/sys/fs/cgroup/elogind", Root: "/", VFSOptions: "rw,name=elogind"},
+		{Mountpoint: "/elsewhere/foo", Root: "/", VFSOptions: "rw,name=foo"},
+		{Mountpoint: "/sys/fs/cgroup/bar", Root: "/sub", VFSOptions: "rw,name=bar"},
+		{Mountpoint: "/sys/fs/cgroup/memory", Root: "/", VFSOptions: "rw,memory"},
+	}
+	if got, want := namedHierarchies(mounts, "/sys/fs/cgroup"), []string{"systemd", "elogind"}; !slices.Equal(got, want) {
+		t.Errorf("named hierarchies %v, want %v", got, want)
 	}
 }

@@ -12,36 +12,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-func TestV1Hierarchies(t *testing.T) {
+func TestV1Subsystems(t *testing.T) {
 	skipUnlessV1(t)
-	hs, err := v1Hierarchies()
+	subs, err := v1Subsystems()
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]string{}
-	for _, h := range hs {
-		if _, err := os.Stat(filepath.Join(h.mountpoint, "cgroup.procs")); err != nil {
-			t.Errorf("%v: %v", h, err)
+	seen := map[cgroup1.Name]string{}
+	for _, s := range subs {
+		p, ok := s.(pather)
+		if !ok {
+			continue
 		}
-		for _, c := range h.controllers {
-			if prev, ok := seen[c]; ok {
-				t.Errorf("%s in %s and %s", c, prev, h.mountpoint)
-			}
-			seen[c] = h.mountpoint
+		if _, err := os.Stat(filepath.Join(p.Path("/"), "cgroup.procs")); err != nil {
+			t.Errorf("%s: %v", s.Name(), err)
 		}
+		if prev, ok := seen[s.Name()]; ok {
+			t.Errorf("%s in %s and %s", s.Name(), prev, p.Path("/"))
+		}
+		seen[s.Name()] = p.Path("/")
 	}
-	for _, c := range []string{"memory", "pids", "freezer", "cpu"} {
+	for _, c := range []cgroup1.Name{cgroup1.Memory, cgroup1.Pids, cgroup1.Freezer, cgroup1.Cpu} {
 		if _, ok := seen[c]; !ok {
-			t.Errorf("no %s hierarchy in %v", c, hs)
+			t.Errorf("no %s hierarchy in %v", c, seen)
 		}
 	}
 	if _, err := os.Stat("/sys/fs/cgroup/systemd"); err == nil {
-		if _, ok := seen["name=systemd"]; !ok {
-			t.Errorf("named systemd hierarchy missing from %v", hs)
+		if _, ok := seen["systemd"]; !ok {
+			t.Errorf("named systemd hierarchy missing from %v", seen)
 		}
 	}
 }
@@ -132,17 +135,19 @@ func TestV1RealAddFreezeDelete(t *testing.T) {
 	if err := m.Delete(); err != nil {
 		t.Fatal(err)
 	}
-	hs, err := v1Hierarchies()
+	subs, err := v1Subsystems()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range hs {
-		if _, err := os.Stat(filepath.Join(h.mountpoint, path)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s%s left: %v", h.mountpoint, path, err)
+	for _, s := range subs {
+		if p, ok := s.(pather); ok {
+			if _, err := os.Stat(p.Path(path)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s left: %v", p.Path(path), err)
+			}
 		}
 	}
-	if len(files) != len(hs) {
-		t.Errorf("%d procs files for %d hierarchies", len(files), len(hs))
+	if len(files) != len(subs) {
+		t.Errorf("%d procs files for %d hierarchies", len(files), len(subs))
 	}
 	if _, err := Load(path); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Load after Delete: %v, want ErrNotFound", err)

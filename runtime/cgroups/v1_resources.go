@@ -5,66 +5,63 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// v1Write is one control file write in the hierarchy of controller ctl.
-type v1Write struct {
-	ctl, file, value string
-}
-
 // checkV1 refuses settings whose hierarchy is not mounted: the library
 // would skip them silently, and a limit that is silently absent is worse
 // than a container that does not start.
-func checkV1(hs []hierarchy, res *specs.LinuxResources) error {
-	need := func(ctl, what string) error {
-		for _, h := range hs {
-			if h.has(ctl) {
-				return nil
-			}
+func checkV1(subs []cgroup1.Subsystem, res *specs.LinuxResources) error {
+	have := map[cgroup1.Name]bool{}
+	for _, s := range subs {
+		have[s.Name()] = true
+	}
+	need := func(n cgroup1.Name, what string) error {
+		if !have[n] {
+			return notImplemented(fmt.Sprintf("%s needs the v1 %s hierarchy, which is not mounted", what, n))
 		}
-		return notImplemented(fmt.Sprintf("%s needs the v1 %s hierarchy, which is not mounted", what, ctl))
+		return nil
 	}
 	var errs []error
 	if len(res.Devices) > 0 {
-		errs = append(errs, need("devices", "device rules"))
+		errs = append(errs, need(cgroup1.Devices, "device rules"))
 	}
 	if res.Memory != nil {
-		errs = append(errs, need("memory", "memory settings"))
+		errs = append(errs, need(cgroup1.Memory, "memory settings"))
 	}
 	if c := res.CPU; c != nil {
 		if c.Shares != nil || c.Quota != nil || c.Period != nil || c.Burst != nil ||
 			c.RealtimeRuntime != nil || c.RealtimePeriod != nil || c.Idle != nil {
-			errs = append(errs, need("cpu", "cpu settings"))
+			errs = append(errs, need(cgroup1.Cpu, "cpu settings"))
 		}
 		if c.Cpus != "" || c.Mems != "" {
-			errs = append(errs, need("cpuset", "cpuset settings"))
+			errs = append(errs, need(cgroup1.Cpuset, "cpuset settings"))
 		}
 	}
 	if res.Pids != nil && res.Pids.Limit != nil {
-		errs = append(errs, need("pids", "pids limit"))
+		errs = append(errs, need(cgroup1.Pids, "pids limit"))
 	}
 	if res.BlockIO != nil {
-		errs = append(errs, need("blkio", "block IO settings"))
+		errs = append(errs, need(cgroup1.Blkio, "block IO settings"))
 	}
 	if len(res.HugepageLimits) > 0 {
-		errs = append(errs, need("hugetlb", "hugepage limits"))
+		errs = append(errs, need(cgroup1.Hugetlb, "hugepage limits"))
 	}
 	if n := res.Network; n != nil {
 		if n.ClassID != nil {
-			errs = append(errs, need("net_cls", "network class id"))
+			errs = append(errs, need(cgroup1.NetCLS, "network class id"))
 		}
 		if len(n.Priorities) > 0 {
-			errs = append(errs, need("net_prio", "network priorities"))
+			errs = append(errs, need(cgroup1.NetPrio, "network priorities"))
 		}
 	}
 	if len(res.Rdma) > 0 {
-		errs = append(errs, need("rdma", "rdma limits"))
+		errs = append(errs, need(cgroup1.Rdma, "rdma limits"))
 	}
 	if len(res.Unified) > 0 {
 		errs = append(errs, notImplemented("unified (cgroup v2) settings on a cgroup v1 host"))
@@ -72,187 +69,208 @@ func checkV1(hs []hierarchy, res *specs.LinuxResources) error {
 	return errors.Join(errs...)
 }
 
-// v1Writes converts res into control file writes, in the order to apply
-// them, which is the library's order of controllers and of files within
-// each. dir gives the cgroup's directory for a controller; it is read to
-// order the memory limits and to choose the blkio weight files. Unlike the
-// library, which left hugetlb and net_prio out of updates and wrote only
-// one rdma device, every setting is written on creation and update alike.
-func v1Writes(dir func(ctl string) string, res *specs.LinuxResources) ([]v1Write, error) {
-	var out []v1Write
-	add := func(ctl, file, value string) { out = append(out, v1Write{ctl, file, value}) }
-	u64 := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
-
-	if p := res.Pids; p != nil && p.Limit != nil {
-		// The library wrote nothing for "no limit", so that an update
-		// could not lift one.
-		limit := "max"
-		if *p.Limit > 0 {
-			limit = i64(*p.Limit)
-		}
-		add("pids", "pids.max", limit)
+// validateV1 refuses values the library would write as they are into a
+// file name or a control file: everything it reports is InvalidArgument.
+func validateV1(res *specs.LinuxResources) error {
+	if _, err := deviceRules(res.Devices); err != nil {
+		return err
 	}
-	if n := res.Network; n != nil {
-		if n.ClassID != nil && *n.ClassID > 0 {
-			add("net_cls", "net_cls.classid", u64(uint64(*n.ClassID)))
-		}
-		for _, p := range n.Priorities {
-			if p.Name == "" || strings.ContainsAny(p.Name, " \t\n") {
-				return nil, fmt.Errorf("network interface %q: %w", p.Name, errdefs.ErrInvalidArgument)
-			}
-			add("net_prio", "net_prio.ifpriomap", p.Name+" "+u64(uint64(p.Priority)))
-		}
-	}
-	if cpu := res.CPU; cpu != nil {
-		if cpu.Cpus != "" {
-			add("cpuset", "cpuset.cpus", cpu.Cpus)
-		}
-		if cpu.Mems != "" {
-			add("cpuset", "cpuset.mems", cpu.Mems)
-		}
-		if cpu.RealtimePeriod != nil {
-			add("cpu", "cpu.rt_period_us", u64(*cpu.RealtimePeriod))
-		}
-		if cpu.RealtimeRuntime != nil {
-			add("cpu", "cpu.rt_runtime_us", i64(*cpu.RealtimeRuntime))
-		}
-		if cpu.Shares != nil {
-			add("cpu", "cpu.shares", u64(*cpu.Shares))
-		}
-		if cpu.Period != nil {
-			add("cpu", "cpu.cfs_period_us", u64(*cpu.Period))
-		}
-		if cpu.Quota != nil {
-			add("cpu", "cpu.cfs_quota_us", i64(*cpu.Quota))
-		}
-		// Burst and idle are unknown to the library. Burst is bounded
-		// by the quota, so it comes after it.
-		if cpu.Burst != nil {
-			add("cpu", "cpu.cfs_burst_us", u64(*cpu.Burst))
-		}
-		if cpu.Idle != nil {
-			add("cpu", "cpu.idle", i64(*cpu.Idle))
-		}
-	}
-	if m := res.Memory; m != nil {
-		var limits []v1Write
-		if m.Limit != nil {
-			limits = append(limits, v1Write{"memory", "memory.limit_in_bytes", i64(*m.Limit)})
-		}
-		if m.Swap != nil {
-			limits = append(limits, v1Write{"memory", "memory.memsw.limit_in_bytes", i64(*m.Swap)})
-		}
-		if memswFirst(dir("memory"), m) {
-			slices.Reverse(limits)
-		}
-		out = append(out, limits...)
-		if m.Reservation != nil {
-			add("memory", "memory.soft_limit_in_bytes", i64(*m.Reservation))
-		}
-		//lint:ignore SA1019 deprecated, but a caller setting it must see it applied or refused
-		if k := m.Kernel; k != nil {
-			add("memory", "memory.kmem.limit_in_bytes", i64(*k))
-		}
-		if m.KernelTCP != nil {
-			add("memory", "memory.kmem.tcp.limit_in_bytes", i64(*m.KernelTCP))
-		}
-		if m.DisableOOMKiller != nil {
-			v := "0"
-			if *m.DisableOOMKiller {
-				v = "1"
-			}
-			add("memory", "memory.oom_control", v)
-		}
-		if m.Swappiness != nil {
-			add("memory", "memory.swappiness", u64(*m.Swappiness))
-		}
-		if m.UseHierarchy != nil {
-			v := "0"
-			if *m.UseHierarchy {
-				v = "1"
-			}
-			add("memory", "memory.use_hierarchy", v)
-		}
-	}
-	if b := res.BlockIO; b != nil {
-		weight, weightDevice := blkioWeightFiles(dir("blkio"))
-		if b.Weight != nil {
-			add("blkio", weight, u64(uint64(*b.Weight)))
-		}
-		if b.LeafWeight != nil {
-			add("blkio", "blkio.leaf_weight", u64(uint64(*b.LeafWeight)))
-		}
-		for _, d := range b.WeightDevice {
-			if d.Weight != nil {
-				add("blkio", weightDevice, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight))
-			}
-			if d.LeafWeight != nil {
-				add("blkio", "blkio.leaf_weight_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.LeafWeight))
-			}
-		}
-		for _, t := range []struct {
-			file string
-			devs []specs.LinuxThrottleDevice
-		}{
-			{"blkio.throttle.read_bps_device", b.ThrottleReadBpsDevice},
-			{"blkio.throttle.read_iops_device", b.ThrottleReadIOPSDevice},
-			{"blkio.throttle.write_bps_device", b.ThrottleWriteBpsDevice},
-			{"blkio.throttle.write_iops_device", b.ThrottleWriteIOPSDevice},
-		} {
-			for _, d := range t.devs {
-				add("blkio", t.file, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate))
-			}
-		}
-	}
-	rdma, err := rdmaLimits(res.Rdma)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range rdma {
-		add("rdma", "rdma.max", v)
-	}
-	if len(res.Devices) > 0 {
-		rules, err := deviceRules(res.Devices)
-		if err != nil {
-			return nil, err
-		}
-		// Start from nothing allowed, as the v2 filter does, so that
-		// the rules mean the same on both and an update replaces the
-		// previous rules instead of adding to them.
-		add("devices", "devices.deny", "a")
-		for _, r := range rules {
-			file := "devices.deny"
-			if r.allow {
-				file = "devices.allow"
-			}
-			add("devices", file, r.v1String())
-		}
+	if _, err := rdmaLimits(res.Rdma); err != nil {
+		return err
 	}
 	for _, h := range res.HugepageLimits {
 		if h.Pagesize == "" || strings.ContainsAny(h.Pagesize, "/\x00") {
-			return nil, fmt.Errorf("hugepage size %q: %w", h.Pagesize, errdefs.ErrInvalidArgument)
-		}
-		limit := u64(h.Limit)
-		add("hugetlb", "hugetlb."+h.Pagesize+".limit_in_bytes", limit)
-		// As on v2, the reservation limit too where the kernel has it
-		// (5.7+), which the library left alone.
-		rsvd := "hugetlb." + h.Pagesize + ".rsvd.limit_in_bytes"
-		if _, err := os.Stat(filepath.Join(dir("hugetlb"), rsvd)); err == nil {
-			add("hugetlb", rsvd, limit)
+			return fmt.Errorf("hugepage size %q: %w", h.Pagesize, errdefs.ErrInvalidArgument)
 		}
 	}
-	return out, nil
+	if n := res.Network; n != nil {
+		for _, p := range n.Priorities {
+			if p.Name == "" || strings.ContainsAny(p.Name, " \t\n") {
+				return fmt.Errorf("network interface %q: %w", p.Name, errdefs.ErrInvalidArgument)
+			}
+		}
+	}
+	return nil
 }
 
-// memswFirst tells whether memsw.limit_in_bytes must be written before
-// limit_in_bytes, since the kernel refuses any step that would leave the
-// memory limit above the memory+swap one: when the new memory+swap limit
-// is above the current memory limit, or unlimited (-1). The library meant
-// to do the first but swapped the memory limit with the soft limit
-// instead, and missed the second, so raising both limits failed.
+// creator and updater are what cgroup1 subsystems with settings
+// implement (the library's own interfaces are unexported); hugetlb and
+// net_prio implement only creator.
+type creator interface {
+	Create(path string, res *specs.LinuxResources) error
+}
+
+type updater interface {
+	Update(path string, res *specs.LinuxResources) error
+}
+
+// apply writes res through the library, with the corrections below, in the
+// library's order of controllers; what it cannot write comes last.
+func (c *v1) apply(res *specs.LinuxResources) error {
+	if res == nil {
+		return nil
+	}
+	lib := c.libResources(res)
+	// The memory limits first, in the order the kernel accepts, one
+	// call of the library's memory controller each (cgroup.Update would
+	// run every controller each time).
+	if steps := memoryLimitOrder(c.dir(cgroup1.Memory), res.Memory); len(steps) > 0 {
+		mem, ok := c.subsystem(cgroup1.Memory).(updater)
+		if !ok {
+			return notImplemented("no v1 memory hierarchy")
+		}
+		for _, m := range steps {
+			if err := mem.Update(c.path, &specs.LinuxResources{Memory: m}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.cg.Update(lib); err != nil {
+		return err
+	}
+	// cgroup.Update skips hugetlb and net_prio, which have no Update, so
+	// that updates never changed them: their Create writes the settings.
+	for _, n := range []cgroup1.Name{cgroup1.Hugetlb, cgroup1.NetPrio} {
+		if n == cgroup1.Hugetlb && len(res.HugepageLimits) == 0 || n == cgroup1.NetPrio && (res.Network == nil || len(res.Network.Priorities) == 0) {
+			continue
+		}
+		if s, ok := c.subsystem(n).(creator); ok {
+			if err := s.Create(c.path, lib); err != nil {
+				return err
+			}
+		}
+	}
+	// The library writes only the first rdma device of the map (in
+	// random order): one call per device.
+	if len(res.Rdma) > 0 {
+		rdma, ok := c.subsystem(cgroup1.Rdma).(updater)
+		if !ok {
+			return notImplemented("no v1 rdma hierarchy")
+		}
+		for _, dev := range sortedKeys(res.Rdma) {
+			if err := rdma.Update(c.path, &specs.LinuxResources{Rdma: map[string]specs.LinuxRdma{dev: res.Rdma[dev]}}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, w := range c.extraWrites(res) {
+		if err := writeFile(c.dir(w.ctl), w.file, w.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// libResources is res as the library must see it: a copy, with the parts
+// it gets wrong taken out (written by apply or extraWrites instead).
+func (c *v1) libResources(res *specs.LinuxResources) *specs.LinuxResources {
+	lib := *res
+	lib.Rdma = nil
+	if cpu := res.CPU; cpu != nil {
+		cc := *cpu
+		// runc skips zero realtime values, and the kernel refuses
+		// cpu.rt_period_us=0 with EINVAL; the library writes them, so a
+		// container from nerdctl, which sends both as 0, could not be
+		// created. Report upstream.
+		if cc.RealtimePeriod != nil && *cc.RealtimePeriod == 0 {
+			cc.RealtimePeriod = nil
+		}
+		if cc.RealtimeRuntime != nil && *cc.RealtimeRuntime == 0 {
+			cc.RealtimeRuntime = nil
+		}
+		lib.CPU = &cc
+	}
+	if m := res.Memory; m != nil {
+		mc := *m
+		// Applied before, in order (memoryLimitOrder).
+		mc.Limit, mc.Swap = nil, nil
+		lib.Memory = &mc
+	}
+	if b := res.BlockIO; b != nil && c.bfqOnly() {
+		bc := *b
+		bc.Weight = nil
+		bc.WeightDevice = nil
+		for _, d := range b.WeightDevice {
+			if d.LeafWeight != nil {
+				d.Weight = nil
+				bc.WeightDevice = append(bc.WeightDevice, d)
+			}
+		}
+		lib.BlockIO = &bc
+	}
+	if len(res.Devices) > 0 {
+		lib.Devices = libDevices(res.Devices)
+	}
+	return &lib
+}
+
+// libDevices is the rule list for the library: an unset type or number is
+// spelled out, and the list starts from nothing allowed (as the v2 filter
+// does) so that the rules mean the same on both, and an update replaces
+// the previous rules instead of adding to them.
+func libDevices(devs []specs.LinuxDeviceCgroup) []specs.LinuxDeviceCgroup {
+	wildcard := int64(-1)
+	out := []specs.LinuxDeviceCgroup{{Allow: false, Type: "a", Major: &wildcard, Minor: &wildcard, Access: "rwm"}}
+	for _, d := range devs {
+		if d.Type == "" {
+			d.Type = "a"
+		}
+		if d.Major == nil {
+			d.Major = &wildcard
+		}
+		if d.Minor == nil {
+			d.Minor = &wildcard
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// bfqOnly tells whether the blkio hierarchy has BFQ's weight files but not
+// CFQ's, as kernels since 5.0 do. The library only knows blkio.weight, so
+// a weight could not be set there; runc uses blkio.bfq.weight.
+func (c *v1) bfqOnly() bool {
+	dir := c.dir(cgroup1.Blkio)
+	if _, err := os.Stat(filepath.Join(dir, "blkio.weight")); err == nil {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, "blkio.bfq.weight"))
+	return err == nil
+}
+
+// memoryLimitOrder returns the memory and memory+swap limits of m, one per
+// library call, in the order to write them: the kernel refuses any step
+// that would leave the memory limit above the memory+swap one. So memsw
+// goes first when its new value is above the current memory limit or
+// unlimited (-1). The library meant to do the first but swapped the memory
+// limit with the soft limit instead, and missed the second, so raising
+// both limits failed. Report upstream.
+func memoryLimitOrder(dir string, m *specs.LinuxMemory) []*specs.LinuxMemory {
+	if m == nil {
+		return nil
+	}
+	var limit, swap *specs.LinuxMemory
+	if m.Limit != nil {
+		limit = &specs.LinuxMemory{Limit: m.Limit}
+	}
+	if m.Swap != nil {
+		swap = &specs.LinuxMemory{Swap: m.Swap}
+	}
+	switch {
+	case limit == nil && swap == nil:
+		return nil
+	case swap == nil:
+		return []*specs.LinuxMemory{limit}
+	case limit == nil:
+		return []*specs.LinuxMemory{swap}
+	case memswFirst(dir, m):
+		return []*specs.LinuxMemory{swap, limit}
+	}
+	return []*specs.LinuxMemory{limit, swap}
+}
+
 func memswFirst(dir string, m *specs.LinuxMemory) bool {
-	if m.Limit == nil || *m.Limit == 0 || m.Swap == nil || *m.Swap == 0 {
+	if *m.Limit == 0 || *m.Swap == 0 {
 		return false
 	}
 	if *m.Swap < 0 {
@@ -266,48 +284,54 @@ func memswFirst(dir string, m *specs.LinuxMemory) bool {
 	return err == nil && n < uint64(*m.Swap)
 }
 
-// blkioWeightFiles picks the weight files: CFQ's blkio.weight where it
-// exists, else BFQ's blkio.bfq.weight, which kernels since 5.0 offer
-// instead (as runc does; the library only knew the first, so a weight
-// could not be set there).
-func blkioWeightFiles(dir string) (weight, weightDevice string) {
-	if _, err := os.Stat(filepath.Join(dir, "blkio.weight")); err != nil {
-		if _, err := os.Stat(filepath.Join(dir, "blkio.bfq.weight")); err == nil {
-			return "blkio.bfq.weight", "blkio.bfq.weight_device"
-		}
-	}
-	return "blkio.weight", "blkio.weight_device"
+// v1Write is one control file write in the hierarchy of controller ctl.
+type v1Write struct {
+	ctl   cgroup1.Name
+	file  string
+	value string
 }
 
-// inheritCpuset fills cpuset.cpus and cpuset.mems of every cgroup from the
-// hierarchy root down to dir where they are empty, from its parent: the
-// kernel creates a cpuset cgroup with both empty and refuses to let a task
-// join it until they are set.
-func inheritCpuset(root, dir string) error {
-	rel, err := filepath.Rel(root, dir)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
-		return fmt.Errorf("cgroup %s is not below %s", dir, root)
+// extraWrites are the settings the library does not write: a pids limit
+// of "no limit" (it writes nothing, so an update could not lift one), cpu
+// burst and idle, memory.use_hierarchy, BFQ weights, and hugetlb
+// reservation limits where the kernel has them (5.7+).
+func (c *v1) extraWrites(res *specs.LinuxResources) []v1Write {
+	var out []v1Write
+	add := func(ctl cgroup1.Name, file, value string) { out = append(out, v1Write{ctl, file, value}) }
+	if p := res.Pids; p != nil && p.Limit != nil && *p.Limit <= 0 {
+		add(cgroup1.Pids, "pids.max", "max")
 	}
-	parent := root
-	for _, name := range strings.Split(rel, string(filepath.Separator)) {
-		cur := filepath.Join(parent, name)
-		for _, file := range []string{"cpuset.cpus", "cpuset.mems"} {
-			v, err := readFile(cur, file)
-			if err != nil {
-				return err
-			}
-			if v != "" {
-				continue
-			}
-			pv, err := readFile(parent, file)
-			if err != nil {
-				return err
-			}
-			if err := writeFile(cur, file, pv); err != nil {
-				return err
+	if cpu := res.CPU; cpu != nil {
+		// Burst is bounded by the quota, which the library wrote.
+		if cpu.Burst != nil {
+			add(cgroup1.Cpu, "cpu.cfs_burst_us", strconv.FormatUint(*cpu.Burst, 10))
+		}
+		if cpu.Idle != nil {
+			add(cgroup1.Cpu, "cpu.idle", strconv.FormatInt(*cpu.Idle, 10))
+		}
+	}
+	if m := res.Memory; m != nil && m.UseHierarchy != nil {
+		v := "0"
+		if *m.UseHierarchy {
+			v = "1"
+		}
+		add(cgroup1.Memory, "memory.use_hierarchy", v)
+	}
+	if b := res.BlockIO; b != nil && c.bfqOnly() {
+		if b.Weight != nil {
+			add(cgroup1.Blkio, "blkio.bfq.weight", strconv.FormatUint(uint64(*b.Weight), 10))
+		}
+		for _, d := range b.WeightDevice {
+			if d.Weight != nil {
+				add(cgroup1.Blkio, "blkio.bfq.weight_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight))
 			}
 		}
-		parent = cur
 	}
-	return nil
+	for _, h := range res.HugepageLimits {
+		rsvd := "hugetlb." + h.Pagesize + ".rsvd.limit_in_bytes"
+		if _, err := os.Stat(filepath.Join(c.dir(cgroup1.Hugetlb), rsvd)); err == nil {
+			add(cgroup1.Hugetlb, rsvd, strconv.FormatUint(h.Limit, 10))
+		}
+	}
+	return out
 }

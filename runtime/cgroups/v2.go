@@ -2,32 +2,30 @@ package cgroups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 )
 
 const unifiedMountpoint = "/sys/fs/cgroup"
 
-// v2 is a cgroup on the unified hierarchy. The library's conversion
-// (cgroup2.ToResources) is not followed where it is wrong: it writes "-1"
-// where the kernel wants "max" (and so cannot lift a memory limit),
-// computes swap wrongly for unlimited swap, overflows the io weight it
-// converts into 16 bits, and silently drops per-device weights, cpu burst
-// and idle, and the spec's unified map. It also created missing control
-// files, which turns a kernel without a feature into a write error instead
-// of ErrNotImplemented.
+// v2 is a cgroup on the unified hierarchy.
 type v2 struct {
 	mountpoint string
 	path       string
 	dir        string
+	m          *cgroup2.Manager
 }
 
 // newV2 takes the mountpoint so that tests can point it at a fake cgroupfs:
@@ -46,23 +44,27 @@ func newV2(mountpoint, path string, res *specs.LinuxResources) (Manager, error) 
 	dir := filepath.Join(mountpoint, path)
 	// Convert once before creating anything so that invalid values are
 	// refused without touching the hierarchy.
-	if _, err := v2Files(dir, res); err != nil {
+	if _, _, err := v2Resources(dir, res); err != nil {
 		return nil, err
 	}
 	if _, err := devicesProgram(res.Devices); err != nil {
 		return nil, err
 	}
 	created := missingDirs(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		removeDirs(created)
-		return nil, fmt.Errorf("create v2 cgroup %s: %w", path, err)
+	// The library creates the directory; limits are then applied as an
+	// update would, after the controllers are enabled.
+	m, err := cgroup2.NewManager(mountpoint, path, &cgroup2.Resources{})
+	if err == nil {
+		c := &v2{mountpoint: mountpoint, path: path, dir: dir, m: m}
+		if err = c.apply(controllers, res); err == nil {
+			return c, nil
+		}
 	}
-	c := &v2{mountpoint: mountpoint, path: path, dir: dir}
-	if err := c.apply(controllers, res); err != nil {
-		removeDirs(created)
-		return nil, fmt.Errorf("create v2 cgroup %s: %w", path, err)
+	removeDirs(created)
+	if errors.Is(err, cgroup2.ErrInvalidGroupPath) {
+		err = fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
 	}
-	return c, nil
+	return nil, fmt.Errorf("create v2 cgroup %s: %w", path, libError(err))
 }
 
 func loadV2(mountpoint, path string) (Manager, error) {
@@ -73,7 +75,11 @@ func loadV2(mountpoint, path string) (Manager, error) {
 		}
 		return nil, fmt.Errorf("load v2 cgroup %s: %w", path, err)
 	}
-	return &v2{mountpoint: mountpoint, path: path, dir: dir}, nil
+	m, err := cgroup2.Load(path, cgroup2.WithMountpoint(mountpoint))
+	if err != nil {
+		return nil, fmt.Errorf("load v2 cgroup %s: %w", path, err)
+	}
+	return &v2{mountpoint: mountpoint, path: path, dir: dir, m: m}, nil
 }
 
 // checkAvailable fails with ErrNotImplemented when the host does not offer
@@ -86,13 +92,10 @@ func checkAvailable(mountpoint string, controllers []string) error {
 	if err != nil {
 		return fmt.Errorf("read available controllers: %w", err)
 	}
-	have := map[string]bool{}
-	for _, c := range strings.Fields(s) {
-		have[c] = true
-	}
+	have := strings.Fields(s)
 	var missing []string
 	for _, c := range controllers {
-		if !have[c] {
+		if !slices.Contains(have, c) {
 			missing = append(missing, c)
 		}
 	}
@@ -102,39 +105,23 @@ func checkAvailable(mountpoint string, controllers []string) error {
 	return nil
 }
 
-// enableControllers turns controllers on in the subtree_control of every
-// ancestor, writing only what is missing so that an already set-up parent
-// (which may hold processes and then refuse changes) is left alone. The
-// library's ToggleControllers writes unconditionally and keeps only the
-// last error.
+// enableControllers has the library enable controllers in every ancestor.
+// Its ToggleControllers keeps only the error of the last ancestor, so a
+// failure higher up would go unnoticed until a control file is missing:
+// the parent is checked afterwards. Report upstream.
 func (c *v2) enableControllers(controllers []string) error {
-	var parents []string
-	for d := filepath.Dir(c.dir); strings.HasPrefix(d, c.mountpoint); d = filepath.Dir(d) {
-		parents = append(parents, d)
-		if d == c.mountpoint || d == "/" {
-			break
-		}
+	if len(controllers) == 0 {
+		return nil
 	}
-	for i := len(parents) - 1; i >= 0; i-- {
-		cur, err := readFile(parents[i], "cgroup.subtree_control")
-		if err != nil {
-			return fmt.Errorf("read subtree controllers of %s: %w", parents[i], err)
-		}
-		on := map[string]bool{}
-		for _, f := range strings.Fields(cur) {
-			on[f] = true
-		}
-		var add []string
-		for _, ctl := range controllers {
-			if !on[ctl] {
-				add = append(add, "+"+ctl)
-			}
-		}
-		if len(add) == 0 {
-			continue
-		}
-		if err := writeFile(parents[i], "cgroup.subtree_control", strings.Join(add, " ")); err != nil {
-			return fmt.Errorf("enable controllers: %w", err)
+	err := c.m.ToggleControllers(controllers, cgroup2.Enable)
+	parent := filepath.Dir(c.dir)
+	on, rerr := readFile(parent, "cgroup.subtree_control")
+	if rerr != nil {
+		return fmt.Errorf("read subtree controllers of %s: %w", parent, rerr)
+	}
+	for _, ctl := range controllers {
+		if !slices.Contains(strings.Fields(on), "+"+ctl) && !slices.Contains(strings.Fields(on), ctl) {
+			return fmt.Errorf("enable controller %s for %s: %w", ctl, c.path, errors.Join(err, errdefs.ErrFailedPrecondition))
 		}
 	}
 	return nil
@@ -157,11 +144,14 @@ func (c *v2) apply(controllers []string, res *specs.LinuxResources) error {
 			return err
 		}
 	}
-	files, err := v2Files(c.dir, res)
+	lib, extra, err := v2Resources(c.dir, res)
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
+	if err := c.m.Update(lib); err != nil {
+		return libError(err)
+	}
+	for _, f := range extra {
 		if err := writeFile(c.dir, f.name, f.value); err != nil {
 			return err
 		}
@@ -203,19 +193,23 @@ func (c *v2) Add(pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("pid %d: %w", pid, errdefs.ErrInvalidArgument)
 	}
-	if err := addProc(c.dir, pid); err != nil {
-		return fmt.Errorf("add %d to cgroup %s: %w", pid, c.path, err)
+	if err := retryEINVAL(func() error { return c.m.AddProc(uint64(pid)) }); err != nil {
+		return fmt.Errorf("add %d to cgroup %s: %w", pid, c.path, libError(err))
 	}
 	return nil
 }
 
 func (c *v2) Pids() ([]int, error) {
-	pids, err := procsUnder(c.dir)
+	procs, err := c.m.Procs(true)
 	if err != nil {
 		if notExist(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("list processes of %s: %w", c.path, err)
+	}
+	pids := make([]int, 0, len(procs))
+	for _, p := range procs {
+		pids = append(pids, int(p))
 	}
 	sort.Ints(pids)
 	return pids, nil
@@ -240,7 +234,8 @@ func (c *v2) Update(res *specs.LinuxResources) error {
 
 // Freeze and Thaw are written here because the library reads back
 // cgroup.freeze, which only echoes the request, and then polls without a
-// bound; the kernel reports the state reached in cgroup.events.
+// bound; the kernel reports the state reached in cgroup.events. Report
+// upstream.
 func (c *v2) Freeze() error { return c.setFrozen(true) }
 func (c *v2) Thaw() error   { return c.setFrozen(false) }
 
@@ -280,10 +275,15 @@ func eventValue(events, key string) string {
 	return ""
 }
 
-// killCgroup uses cgroup.kill (Linux 5.14+), which kills every process of
-// the subtree atomically, without the freeze-and-signal dance.
+// killCgroup has the library write cgroup.kill (Linux 5.14+), which kills
+// every process of the subtree atomically, without the freeze-and-signal
+// dance. Without the file KillAll does that dance itself: the library's
+// fallback would freeze without a bound.
 func (c *v2) killCgroup() error {
-	return writeFile(c.dir, "cgroup.kill", "1")
+	if _, err := os.Stat(filepath.Join(c.dir, "cgroup.kill")); err != nil {
+		return notImplemented("cgroup.kill")
+	}
+	return c.m.Kill()
 }
 
 func (c *v2) Delete() error {
@@ -297,8 +297,19 @@ func (c *v2) Delete() error {
 	if len(pids) > 0 {
 		return fmt.Errorf("cgroup %s still has processes %v: %w", c.path, pids, errdefs.ErrFailedPrecondition)
 	}
-	if err := removeCgroup(c.dir); err != nil {
+	if err := c.m.Delete(); err != nil && !notExist(err) {
 		return fmt.Errorf("remove cgroup %s: %w", c.path, err)
 	}
 	return nil
+}
+
+func (c *v2) Stats() (proto.Message, error) {
+	if _, err := os.Stat(c.dir); notExist(err) {
+		return nil, fmt.Errorf("stats of cgroup %s: %w", c.path, errdefs.ErrNotFound)
+	}
+	m, err := c.m.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stats of cgroup %s: %w", c.path, err)
+	}
+	return m, nil
 }

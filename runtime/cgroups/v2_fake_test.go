@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -157,7 +158,6 @@ func TestV2FakeRefusals(t *testing.T) {
 		"realtime":            {"cpu", &specs.LinuxResources{CPU: &specs.LinuxCPU{RealtimeRuntime: ptr(int64(10))}}, errdefs.ErrNotImplemented},
 		"net_cls":             {"", &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: ptr(uint32(1))}}, errdefs.ErrNotImplemented},
 		"leaf weight":         {"io", &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{LeafWeight: ptr(uint16(100))}}, errdefs.ErrNotImplemented},
-		"file missing":        {"hugetlb", &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "1GB", Limit: 1}}}, errdefs.ErrNotImplemented},
 		"swap without limit":  {"memory", &specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: ptr(int64(100))}}, errdefs.ErrInvalidArgument},
 		"swap below limit":    {"memory", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(200)), Swap: ptr(int64(100))}}, errdefs.ErrInvalidArgument},
 		"unified path escape": {"", &specs.LinuxResources{Unified: map[string]string{"../x.y": "1"}}, errdefs.ErrInvalidArgument},
@@ -238,5 +238,48 @@ func TestSharesToWeight(t *testing.T) {
 		if got := sharesToWeight(shares); got != want {
 			t.Errorf("sharesToWeight(%d) = %d, want %d", shares, got, want)
 		}
+	}
+}
+
+// TestV2FakeStats reads the library's metrics from the control files.
+func TestV2FakeStats(t *testing.T) {
+	root := fakeV2(t, "memory pids", "c1")
+	dir := filepath.Join(root, "c1")
+	for name, content := range map[string]string{
+		"pids.current": "3", "pids.max": "20",
+		"memory.current": "8192", "memory.max": "67108864", "memory.stat": "anon 4096\nfile 4096\n",
+		"memory.events": "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n",
+		"cpu.stat":      "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := loadV2(root, "/c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := msg.(*stats.Metrics)
+	if !ok {
+		t.Fatalf("Stats gave %T, want *cgroup2/stats.Metrics", msg)
+	}
+	if st.Pids.Current != 3 || st.Pids.Limit != 20 {
+		t.Errorf("pids %v", st.Pids)
+	}
+	if st.Memory.Usage != 8192 || st.Memory.UsageLimit != 64<<20 || st.Memory.Anon != 4096 {
+		t.Errorf("memory %v", st.Memory)
+	}
+	if st.MemoryEvents.OomKill != 1 || st.CPU.UsageUsec != 1500 {
+		t.Errorf("events %v, cpu %v", st.MemoryEvents, st.CPU)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Stats(); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Stats of a removed cgroup: %v, want ErrNotFound", err)
 	}
 }

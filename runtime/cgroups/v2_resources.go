@@ -3,13 +3,13 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -106,14 +106,28 @@ func unifiedController(key string) (string, error) {
 	return ctl, nil
 }
 
-// v2Files converts res into control file writes, in the order to apply
-// them. dir is read for the current cpu.max and to choose the io weight
-// file.
-func v2Files(dir string, res *specs.LinuxResources) ([]setting, error) {
+// v2Resources converts res into the library's Resources and the control
+// file writes it cannot express, which go after it. dir is read for the
+// current cpu.max and to choose the io weight file.
+//
+// cgroup2.ToResources is not used because it is wrong in several places
+// (report upstream): it converts the blkio weight in uint16 arithmetic,
+// which overflows for any weight above 16 (500 gives 51), and writes the
+// result to io.bfq.weight, whose range is the blkio one (1-1000) and which
+// exists only with BFQ, where runc writes the weight unconverted and falls
+// back to io.weight with 1+(w-10)*9999/990; it computes swap as
+// swap-limit even when swap is -1 (unlimited); it drops cpu.max when only
+// the quota is set, an rdma device with only one of its two limits, and
+// per-device weights. Its Memory and CPU types hold int64s, which it
+// writes as "-1" where the kernel wants "max", so unlimited values are
+// written here.
+func v2Resources(dir string, res *specs.LinuxResources) (*cgroup2.Resources, []setting, error) {
+	lib := &cgroup2.Resources{}
 	var out []setting
 	add := func(name, value string) { out = append(out, setting{name, value}) }
 
 	if m := res.Memory; m != nil {
+		mem := &cgroup2.Memory{}
 		limit := int64(0)
 		if m.Limit != nil {
 			limit = *m.Limit
@@ -121,29 +135,44 @@ func v2Files(dir string, res *specs.LinuxResources) ([]setting, error) {
 		if m.Swap != nil && *m.Swap != 0 {
 			swap, err := swapMax(*m.Swap, limit)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			add("memory.swap.max", swap)
+			if swap < 0 {
+				add("memory.swap.max", "max")
+			} else {
+				mem.Swap = &swap
+			}
 		}
-		if limit != 0 {
-			add("memory.max", maxOr(limit))
+		switch {
+		case limit > 0:
+			mem.Max = &limit
+		case limit < 0:
+			add("memory.max", "max")
 		}
-		if m.Reservation != nil && *m.Reservation != 0 {
-			add("memory.low", maxOr(*m.Reservation))
+		if r := m.Reservation; r != nil && *r != 0 {
+			if *r > 0 {
+				mem.Low = r
+			} else {
+				add("memory.low", "max")
+			}
+		}
+		if *mem != (cgroup2.Memory{}) {
+			lib.Memory = mem
 		}
 	}
 	if cpu := res.CPU; cpu != nil {
+		c := &cgroup2.CPU{Cpus: cpu.Cpus, Mems: cpu.Mems}
 		if cpu.Shares != nil && *cpu.Shares != 0 {
-			add("cpu.weight", strconv.FormatUint(sharesToWeight(*cpu.Shares), 10))
+			w := sharesToWeight(*cpu.Shares)
+			c.Weight = &w
 		}
 		quotaSet := cpu.Quota != nil && *cpu.Quota != 0
 		periodSet := cpu.Period != nil && *cpu.Period != 0
 		if quotaSet || periodSet {
-			v, err := cpuMax(dir, cpu.Quota, cpu.Period)
-			if err != nil {
-				return nil, err
-			}
-			add("cpu.max", v)
+			c.Max = cgroup2.CPUMax(cpuMax(dir, cpu.Quota, cpu.Period))
+		}
+		if *c != (cgroup2.CPU{}) {
+			lib.CPU = c
 		}
 		if cpu.Burst != nil {
 			add("cpu.max.burst", strconv.FormatUint(*cpu.Burst, 10))
@@ -151,84 +180,103 @@ func v2Files(dir string, res *specs.LinuxResources) ([]setting, error) {
 		if cpu.Idle != nil {
 			add("cpu.idle", strconv.FormatInt(*cpu.Idle, 10))
 		}
-		// cpus before mems is the order runc uses; the kernel
-		// checks each against the parent only.
-		if cpu.Cpus != "" {
-			add("cpuset.cpus", cpu.Cpus)
-		}
-		if cpu.Mems != "" {
-			add("cpuset.mems", cpu.Mems)
-		}
 	}
 	if p := res.Pids; p != nil && p.Limit != nil {
-		add("pids.max", maxOr(*p.Limit))
+		// As on v1, zero or below is no limit; the library writes
+		// "max" for a negative Max and nothing for zero.
+		limit := *p.Limit
+		if limit <= 0 {
+			limit = -1
+		}
+		lib.Pids = &cgroup2.Pids{Max: limit}
 	}
 	if b := res.BlockIO; b != nil {
-		// io.bfq.weight takes the blkio range (10-1000) as is; io.weight
-		// (1-10000) needs scaling. Use BFQ's file when the scheduler
-		// offers it, as runc does.
-		weightFile, scale := "io.weight", blkioToIOWeight
-		if _, err := os.Stat(filepath.Join(dir, "io.bfq.weight")); err == nil {
-			weightFile, scale = "io.bfq.weight", func(w uint16) uint64 { return uint64(w) }
-		}
-		if b.Weight != nil && *b.Weight != 0 {
-			add(weightFile, strconv.FormatUint(scale(*b.Weight), 10))
+		io := &cgroup2.IO{}
+		// io.bfq.weight takes the blkio range (10-1000) as is;
+		// io.weight (1-10000) needs scaling. Use BFQ's file when the
+		// scheduler offers it, as runc does.
+		_, err := os.Stat(filepath.Join(dir, "io.bfq.weight"))
+		bfq := err == nil
+		if w := b.Weight; w != nil && *w != 0 {
+			if bfq {
+				io.BFQ.Weight = *w
+			} else {
+				add("io.weight", strconv.FormatUint(blkioToIOWeight(*w), 10))
+			}
 		}
 		for _, d := range b.WeightDevice {
-			if d.Weight != nil && *d.Weight != 0 {
-				add(weightFile, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, scale(*d.Weight)))
+			if d.Weight == nil || *d.Weight == 0 {
+				continue
+			}
+			if bfq {
+				add("io.bfq.weight", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight))
+			} else {
+				add("io.weight", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, blkioToIOWeight(*d.Weight)))
 			}
 		}
 		for _, t := range []struct {
-			key  string
+			typ  cgroup2.IOType
 			devs []specs.LinuxThrottleDevice
 		}{
-			{"rbps", b.ThrottleReadBpsDevice},
-			{"wbps", b.ThrottleWriteBpsDevice},
-			{"riops", b.ThrottleReadIOPSDevice},
-			{"wiops", b.ThrottleWriteIOPSDevice},
+			{cgroup2.ReadBPS, b.ThrottleReadBpsDevice},
+			{cgroup2.WriteBPS, b.ThrottleWriteBpsDevice},
+			{cgroup2.ReadIOPS, b.ThrottleReadIOPSDevice},
+			{cgroup2.WriteIOPS, b.ThrottleWriteIOPSDevice},
 		} {
 			for _, d := range t.devs {
-				// As on v1, a rate of 0 removes the limit.
-				rate := "max"
-				if d.Rate != 0 {
-					rate = strconv.FormatUint(d.Rate, 10)
+				if d.Rate == 0 {
+					// As on v1, a rate of 0 removes the limit; the
+					// library would write 0.
+					add("io.max", fmt.Sprintf("%d:%d %s=max", d.Major, d.Minor, t.typ))
+					continue
 				}
-				add("io.max", fmt.Sprintf("%d:%d %s=%s", d.Major, d.Minor, t.key, rate))
+				io.Max = append(io.Max, cgroup2.Entry{Type: t.typ, Major: d.Major, Minor: d.Minor, Rate: d.Rate})
 			}
 		}
-	}
-	for _, h := range res.HugepageLimits {
-		if h.Pagesize == "" || strings.ContainsAny(h.Pagesize, "/\x00") {
-			return nil, fmt.Errorf("hugepage size %q: %w", h.Pagesize, errdefs.ErrInvalidArgument)
-		}
-		limit := strconv.FormatUint(h.Limit, 10)
-		add("hugetlb."+h.Pagesize+".max", limit)
-		// The spec asks for reservation limits too where the kernel
-		// has them (5.7+).
-		rsvd := "hugetlb." + h.Pagesize + ".rsvd.max"
-		if _, err := os.Stat(filepath.Join(dir, rsvd)); err == nil {
-			add(rsvd, limit)
+		if io.BFQ.Weight != 0 || len(io.Max) > 0 {
+			lib.IO = io
 		}
 	}
-	rdma, err := rdmaLimits(res.Rdma)
-	if err != nil {
-		return nil, err
+	if len(res.HugepageLimits) > 0 {
+		var h cgroup2.HugeTlb
+		for _, l := range res.HugepageLimits {
+			if l.Pagesize == "" || strings.ContainsAny(l.Pagesize, "/\x00") {
+				return nil, nil, fmt.Errorf("hugepage size %q: %w", l.Pagesize, errdefs.ErrInvalidArgument)
+			}
+			h = append(h, cgroup2.HugeTlbEntry{HugePageSize: l.Pagesize, Limit: l.Limit})
+			// The spec asks for reservation limits too where the
+			// kernel has them (5.7+); the library does not know them.
+			rsvd := "hugetlb." + l.Pagesize + ".rsvd.max"
+			if _, err := os.Stat(filepath.Join(dir, rsvd)); err == nil {
+				add(rsvd, strconv.FormatUint(l.Limit, 10))
+			}
+		}
+		lib.HugeTlb = &h
 	}
-	for _, v := range rdma {
-		add("rdma.max", v)
+	if _, err := rdmaLimits(res.Rdma); err != nil {
+		return nil, nil, err
+	}
+	for _, d := range sortedKeys(res.Rdma) {
+		r := res.Rdma[d]
+		switch {
+		case r.HcaHandles != nil && r.HcaObjects != nil:
+			if lib.RDMA == nil {
+				lib.RDMA = &cgroup2.RDMA{}
+			}
+			lib.RDMA.Limit = append(lib.RDMA.Limit, cgroup2.RDMAEntry{Device: d, HcaHandles: *r.HcaHandles, HcaObjects: *r.HcaObjects})
+		case r.HcaHandles != nil || r.HcaObjects != nil:
+			// The library writes both limits; the other one would
+			// become 0.
+			line, _ := rdmaLimits(map[string]specs.LinuxRdma{d: r})
+			add("rdma.max", line[0])
+		}
 	}
 	// The unified map comes last so that it overrides the typed fields,
 	// as the spec intends.
-	keys := make([]string, 0, len(res.Unified))
-	for k := range res.Unified {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(res.Unified) {
 		add(k, res.Unified[k])
 	}
-	return out, nil
+	return lib, out, nil
 }
 
 // maxOr renders a limit where a negative value means unlimited.
@@ -239,43 +287,33 @@ func maxOr(v int64) string {
 	return strconv.FormatInt(v, 10)
 }
 
-// swapMax converts the spec's memory+swap total into v2's swap-only limit.
-func swapMax(swap, limit int64) (string, error) {
+// swapMax converts the spec's memory+swap total into v2's swap-only limit;
+// -1 is unlimited.
+func swapMax(swap, limit int64) (int64, error) {
 	if swap < 0 {
-		return "max", nil
+		return -1, nil
 	}
 	if limit <= 0 {
-		return "", fmt.Errorf("swap limit %d without a memory limit: %w", swap, errdefs.ErrInvalidArgument)
+		return 0, fmt.Errorf("swap limit %d without a memory limit: %w", swap, errdefs.ErrInvalidArgument)
 	}
 	if swap < limit {
-		return "", fmt.Errorf("memory+swap limit %d is below memory limit %d: %w", swap, limit, errdefs.ErrInvalidArgument)
+		return 0, fmt.Errorf("memory+swap limit %d is below memory limit %d: %w", swap, limit, errdefs.ErrInvalidArgument)
 	}
-	return strconv.FormatInt(swap-limit, 10), nil
+	return swap - limit, nil
 }
 
 // sharesToWeight maps cgroup v1 cpu.shares onto v2 cpu.weight with the
-// log-quadratic curve the library, runc (1.3.2+), crun and Kubernetes
-// moved to in 2025: it keeps the range ends (2 -> 1, 262144 -> 10000) like
-// the older linear 1+(shares-2)*9999/262142, and also maps the v1 default
-// 1024 to the v2 default 100, where the linear formula gave 39 and starved
-// containers against everything else on the host.
+// library's conversion, the log-quadratic curve runc (1.3.2+), crun and
+// Kubernetes moved to in 2025: it keeps the range ends (2 -> 1,
+// 262144 -> 10000) like the older linear 1+(shares-2)*9999/262142, and
+// also maps the v1 default 1024 to the v2 default 100, where the linear
+// formula gave 39.
 func sharesToWeight(shares uint64) uint64 {
-	switch {
-	case shares == 0:
-		return 0 // unset
-	case shares <= 2:
-		return 1
-	case shares >= 262144:
-		return 10000
-	}
-	// log10(weight) is the parabola in x = log2(shares) through
-	// (1, 0), (10, 2) and (18, 4): (x-1)(x+126)/612.
-	x := math.Log2(float64(shares))
-	return uint64(math.Ceil(math.Pow(10, (x-1)*(x+126)/612)))
+	return cgroup2.ConvertCPUSharesToCgroupV2Value(shares)
 }
 
 // blkioToIOWeight maps blkio.weight [10, 1000] linearly onto io.weight
-// [1, 10000].
+// [1, 10000], as runc does (1+(w-10)*9999/990, in 64 bits).
 func blkioToIOWeight(w uint16) uint64 {
 	v := uint64(min(max(w, 10), 1000))
 	return 1 + (v-10)*9999/990
@@ -283,7 +321,7 @@ func blkioToIOWeight(w uint16) uint64 {
 
 // cpuMax builds "quota period" for cpu.max. The kernel takes both at once,
 // so a side the spec leaves unset keeps its current value.
-func cpuMax(dir string, quota *int64, period *uint64) (string, error) {
+func cpuMax(dir string, quota *int64, period *uint64) string {
 	q, p := "max", "100000"
 	if cur, err := readFile(dir, "cpu.max"); err == nil {
 		f := strings.Fields(cur)
@@ -297,5 +335,5 @@ func cpuMax(dir string, quota *int64, period *uint64) (string, error) {
 	if period != nil && *period != 0 {
 		p = strconv.FormatUint(*period, 10)
 	}
-	return q + " " + p, nil
+	return q + " " + p
 }
