@@ -72,6 +72,27 @@ func RunAll(ctx context.Context, m Monitor, kind string, hs []specs.Hook, state 
 	return nil
 }
 
+// RunEach runs every hook of one kind, whatever the others did, and
+// returns their failures joined: poststart and poststop failures are only
+// warnings, and "the remaining hooks ... continue as if the hook had
+// succeeded".
+func RunEach(ctx context.Context, m Monitor, kind string, hs []specs.Hook, state *specs.State, opts Options) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("%s hooks: encode state: %w", kind, err)
+	}
+	var errs []error
+	for i, h := range hs {
+		if err := run(ctx, m, h, data, opts); err != nil {
+			errs = append(errs, fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Run runs one hook with state on its stdin.
 func Run(ctx context.Context, m Monitor, h specs.Hook, state *specs.State, opts Options) error {
 	data, err := json.Marshal(state)
