@@ -48,9 +48,9 @@ func TestValidateSpecRefusesUnsupported(t *testing.T) {
 // as invalid before anything runs.
 func TestValidateHooks(t *testing.T) {
 	one, zero := 1, 0
-	//lint:ignore SA1019 prestart is deprecated, but specs still carry it and it is run
 	ok := &specs.Spec{Process: &specs.Process{Args: []string{"true"}}, Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{},
 		Hooks: &specs.Hooks{
+			//lint:ignore SA1019 deprecated, but specs still carry it and it is run
 			Prestart:        []specs.Hook{{Path: "/bin/true"}},
 			CreateRuntime:   []specs.Hook{{Path: "/bin/true", Timeout: &one}},
 			CreateContainer: []specs.Hook{{Path: "/bin/true"}},
