@@ -259,8 +259,11 @@ func (c *Container) destroyCgroup() error {
 // processes in its cgroup and the cgroup itself, after which it runs the
 // spec's poststop hooks, since the container's owner cannot have. It
 // reads bundle/config.json; without one there is nothing it knows to
-// clean. It is idempotent, except that the hooks run each time. m starts
-// and reaps the hooks; nil means the caller has no reaper.
+// clean. The cgroup is what says the container still existed (as runc's
+// state directory does for runc delete): containerd calls the shim's
+// delete action after every shim exit, also after a Destroy that already
+// removed the cgroup and ran the hooks, and then Cleanup does nothing.
+// m starts and reaps the hooks; nil means the caller has no reaper.
 func Cleanup(ctx context.Context, bundle, id string, m Monitor) error {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
@@ -279,10 +282,11 @@ func Cleanup(ctx context.Context, bundle, id string, m Monitor) error {
 	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
 		cgroupsPath = spec.Linux.CgroupsPath
 	}
-	if err := removeCgroup(cgroupsPath); err != nil {
+	existed, err := removeCgroup(cgroupsPath)
+	if err != nil {
 		return err
 	}
-	if spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
+	if existed && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
 		var mon hooks.Monitor = hooks.Direct{}
 		if m != nil {
 			mon = m
@@ -295,18 +299,20 @@ func Cleanup(ctx context.Context, bundle, id string, m Monitor) error {
 	return nil
 }
 
-func removeCgroup(cgroupsPath string) error {
+// removeCgroup kills the processes of a cgroup and removes it. It reports
+// whether there was one.
+func removeCgroup(cgroupsPath string) (bool, error) {
 	cg, err := cgroups.Load(cgroupsPath)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
-			return nil
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 	if err := cgroups.KillAll(cg, unix.SIGKILL, 5*time.Second); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		return err
+		return true, err
 	}
-	return cg.Delete()
+	return true, cg.Delete()
 }
 
 // Rootfs returns the host path of the container's root filesystem.

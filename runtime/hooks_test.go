@@ -341,3 +341,69 @@ func TestFailingStartHooks(t *testing.T) {
 		t.Errorf("second poststart hook: %+v", st)
 	}
 }
+
+// TestCleanupRunsPoststop: after the container's owner died, Cleanup
+// removes the container and runs its poststop hooks from the bundle's
+// config.json; once the container is gone it does nothing.
+func TestCleanupRunsPoststop(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	startReaper(t)
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	bundle := t.TempDir()
+	spec := testSpec(busybox(t), "sleep", "100")
+	spec.Annotations = map[string]string{"k": "v"}
+	spec.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: hookScript(t, dir, "poststop")}}}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Create(ctx, CreateOpts{ID: "orphan", Bundle: bundle, Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Init().Pid()
+	// The owner "dies": nothing destroys c.
+	if err := Cleanup(ctx, bundle, "orphan", reaper.Default); err != nil {
+		t.Fatal(err)
+	}
+	st := hookStateOf(t, dir, "poststop")
+	if st.Status != specs.StateStopped || st.ID != "orphan" || st.Bundle != bundle || st.Annotations["k"] != "v" {
+		t.Errorf("poststop state %+v", st)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/pids" + spec.Linux.CgroupsPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup left: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for unix.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if unix.Kill(pid, 0) == nil {
+		t.Error("init still alive")
+	}
+	if err := Cleanup(ctx, bundle, "orphan", nil); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := os.ReadFile(filepath.Join(dir, "order")); string(o) != "poststop\n" {
+		t.Errorf("poststop ran %q", o)
+	}
+	// Without a config.json there is nothing to clean.
+	if err := Cleanup(ctx, t.TempDir(), "orphan", nil); err != nil {
+		t.Fatal(err)
+	}
+}
