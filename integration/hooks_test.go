@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,11 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/api/types"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"google.golang.org/protobuf/proto"
 )
 
 // recordingHook writes a host script that saves, under dir/name.*, its
@@ -311,5 +316,30 @@ func TestRsharedRootfs(t *testing.T) {
 	r := clientRun(t, []oci.SpecOpts{prop}, "sh", "-c", `awk '$5 == "/"' /proc/self/mountinfo`)
 	if r.code != 0 || !strings.Contains(r.stdout, " shared:") {
 		t.Fatalf("root mount %q (stderr %q, code %d)", r.stdout, r.stderr, r.code)
+	}
+}
+
+// TestFeaturesListHooks: the shim's -info features name every hook kind.
+func TestFeaturesListHooks(t *testing.T) {
+	cmd := exec.Command(shimBinary(), "-info")
+	cmd.Stdin = strings.NewReader("")
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("-info: %v", err)
+	}
+	var info types.RuntimeInfo
+	if err := proto.Unmarshal(raw, &info); err != nil {
+		t.Fatal(err)
+	}
+	v, err := typeurl.UnmarshalAny(info.Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := v.(*features.Features)
+	if !ok {
+		t.Fatalf("features are %T", v)
+	}
+	if got := strings.Join(f.Hooks, ","); got != "prestart,createRuntime,createContainer,startContainer,poststart,poststop" {
+		t.Fatalf("hooks %q", got)
 	}
 }

@@ -51,6 +51,12 @@ func (p *processView) validate() error {
 	return nil
 }
 
+// SupportedHooks lists the kinds of OCI hooks raind runs, for the
+// runtime's features document.
+func SupportedHooks() []string {
+	return []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
+}
+
 // validate checks what the runtime-spec asks of every hook: an absolute
 // path and, if set, a positive timeout.
 func (h *hooksView) validate() error {

@@ -248,7 +248,7 @@ func Features() *features.Features {
 	return &features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
-		Hooks:         []string{},
+		Hooks:         runtime.SupportedHooks(),
 		MountOptions: []string{
 			"ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
 			"sync", "async", "dirsync", "remount", "mand", "nomand",
