@@ -203,7 +203,7 @@ func (p *Init) Delete(ctx context.Context) error {
 func (p *Init) cleanup(ctx context.Context) error {
 	var errs []error
 	if p.container != nil {
-		if err := p.container.Destroy(); err != nil {
+		if err := p.container.Destroy(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

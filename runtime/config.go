@@ -45,13 +45,16 @@ type processView struct {
 	ExecCPUAffinity json.RawMessage `json:"execCPUAffinity"`
 }
 
+// hooksView is every hook, so that a bad one is refused before anything
+// runs; the runtime runs prestart, createRuntime, poststart and poststop,
+// the init the other two, from its own copy of the spec.
 type hooksView struct {
-	Prestart        []json.RawMessage `json:"prestart"`
-	CreateRuntime   []json.RawMessage `json:"createRuntime"`
-	CreateContainer []json.RawMessage `json:"createContainer"`
-	StartContainer  []json.RawMessage `json:"startContainer"`
-	Poststart       []json.RawMessage `json:"poststart"`
-	Poststop        []json.RawMessage `json:"poststop"`
+	Prestart        []specs.Hook `json:"prestart"`
+	CreateRuntime   []specs.Hook `json:"createRuntime"`
+	CreateContainer []specs.Hook `json:"createContainer"`
+	StartContainer  []specs.Hook `json:"startContainer"`
+	Poststart       []specs.Hook `json:"poststart"`
+	Poststop        []specs.Hook `json:"poststop"`
 }
 
 type linuxView struct {

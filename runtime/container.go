@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,10 +11,12 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/raind/raind/runtime/cgroups"
+	"github.com/raind/raind/runtime/hooks"
 	"github.com/raind/raind/runtime/nsenter"
 )
 
@@ -38,14 +41,23 @@ type CreateOpts struct {
 type Container struct {
 	id     string
 	rootfs string
-	// ownPidNS: the container has a new pid namespace. Nothing else of
-	// its Config is kept: a shim holds a Container for the container's
-	// whole life.
+	// ownPidNS: the container has a new pid namespace. Little else of
+	// its Config is kept (below): a shim holds a Container for the
+	// container's whole life.
 	ownPidNS bool
 	self     string
 	monitor  Monitor
 	cgroup   cgroups.Manager
 	init     *Process
+	// bundle, annotations and the runtime's later hooks are what
+	// poststart and poststop need.
+	bundle      string
+	annotations map[string]string
+	poststart   []specs.Hook
+	poststop    []specs.Hook
+	// stopped: the poststop hooks have run, on the container's first
+	// successful Destroy.
+	stopped bool
 }
 
 // Create prepares the cgroup, spawns the init into its namespaces and has it
@@ -75,7 +87,21 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		self = "/proc/self/exe"
 	}
 
-	c := &Container{id: opts.ID, rootfs: rootfs, self: self, monitor: opts.Monitor, ownPidNS: ownPidNamespace(spec.Linux.Namespaces)}
+	c := &Container{id: opts.ID, rootfs: rootfs, self: self, monitor: opts.Monitor, ownPidNS: ownPidNamespace(spec.Linux.Namespaces),
+		bundle: opts.Bundle, annotations: spec.Annotations}
+	var runtimeHooks func(context.Context, int) error
+	if h := spec.Hooks; h != nil {
+		c.poststart, c.poststop = h.Poststart, h.Poststop
+		if len(h.Prestart) > 0 || len(h.CreateRuntime) > 0 {
+			runtimeHooks = func(ctx context.Context, pid int) error {
+				st := c.state(specs.StateCreating, pid)
+				if err := hooks.RunAll(ctx, c.monitor, "prestart", h.Prestart, st, runtimeHookOptions()); err != nil {
+					return err
+				}
+				return hooks.RunAll(ctx, c.monitor, "createRuntime", h.CreateRuntime, st, runtimeHookOptions())
+			}
+		}
+	}
 	cgPath := cfg.cgroupPath(opts.ID)
 	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
@@ -83,7 +109,12 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
-			c.destroyCgroup()
+			// The container existed, if only half made: undoing it ends
+			// its lifecycle, poststop hooks included (runtime-spec's step
+			// 12 and 13 after a failed create hook; runc's destroy).
+			if err := c.destroyCgroup(); err == nil {
+				c.runPoststop(context.WithoutCancel(ctx))
+			}
 		}
 	}()
 
@@ -96,9 +127,10 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 			NewFlags:    plan.newFlags,
 			Fork:        plan.fork,
 		},
-		config:   &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot},
-		terminal: cfg.Terminal(),
-		monitor:  opts.Monitor,
+		config:       &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot, ID: opts.ID, Bundle: opts.Bundle},
+		terminal:     cfg.Terminal(),
+		monitor:      opts.Monitor,
+		runtimeHooks: runtimeHooks,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
@@ -115,10 +147,54 @@ func (c *Container) Init() *Process { return c.init }
 // Cgroup returns the container's cgroup.
 func (c *Container) Cgroup() cgroups.Manager { return c.cgroup }
 
-// Start lets the init run the user's program. It returns once execve has
-// happened, or with the reason it could not.
+// Start lets the init run the user's program (after the startContainer
+// hooks, which the init runs). It returns once execve has happened and the
+// poststart hooks have run, or with the reason it could not. A failing
+// poststart hook is only logged, as the runtime-spec asks.
 func (c *Container) Start(ctx context.Context) error {
-	return c.init.release(ctx)
+	if err := c.init.release(ctx); err != nil {
+		return err
+	}
+	if len(c.poststart) > 0 {
+		st := c.state(specs.StateRunning, c.init.pid)
+		if err := hooks.RunEach(ctx, c.monitor, "poststart", c.poststart, st, runtimeHookOptions()); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.id).Warn("poststart hook failed")
+		}
+	}
+	return nil
+}
+
+// state is the container's state as its hooks get it.
+func (c *Container) state(status specs.ContainerState, pid int) *specs.State {
+	return &specs.State{
+		Version:     specs.Version,
+		ID:          c.id,
+		Status:      status,
+		Pid:         pid,
+		Bundle:      c.bundle,
+		Annotations: c.annotations,
+	}
+}
+
+// runtimeHookOptions: a hook the runtime runs without an env of its own
+// gets the runtime's environment, as with runc, which hooks written for
+// it expect.
+func runtimeHookOptions() hooks.Options {
+	return hooks.Options{DefaultEnv: os.Environ()}
+}
+
+// runPoststop runs the poststop hooks once, logging failures.
+func (c *Container) runPoststop(ctx context.Context) {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	if len(c.poststop) == 0 {
+		return
+	}
+	if err := hooks.RunEach(ctx, c.monitor, "poststop", c.poststop, c.state(specs.StateStopped, 0), runtimeHookOptions()); err != nil {
+		log.G(ctx).WithError(err).WithField("container", c.id).Warn("poststop hook failed")
+	}
 }
 
 // Exec runs proc inside the running container: in all of init's namespaces
@@ -154,13 +230,19 @@ func (c *Container) KillAll(sig syscall.Signal) error {
 	return cgroups.KillAll(c.cgroup, sig, 0)
 }
 
-// Destroy kills whatever is left of the container and removes its cgroup.
-// It is safe to call more than once.
-func (c *Container) Destroy() error {
+// Destroy kills whatever is left of the container and removes its cgroup,
+// then runs the poststop hooks (once, and only after a complete removal;
+// their failures are logged). It is safe to call more than once, but not
+// concurrently.
+func (c *Container) Destroy(ctx context.Context) error {
 	if c.init != nil {
 		c.init.Close()
 	}
-	return c.destroyCgroup()
+	if err := c.destroyCgroup(); err != nil {
+		return err
+	}
+	c.runPoststop(ctx)
+	return nil
 }
 
 func (c *Container) destroyCgroup() error {
@@ -174,24 +256,63 @@ func (c *Container) destroyCgroup() error {
 }
 
 // Cleanup removes what a container left behind when its owner died:
-// processes in its cgroup and the cgroup itself. It is idempotent.
-// cgroupsPath is the spec's linux.cgroupsPath; empty means raind's default
-// for id.
-func Cleanup(cgroupsPath, id string) error {
-	if cgroupsPath == "" {
-		cgroupsPath = defaultCgroupPath(id)
+// processes in its cgroup and the cgroup itself, after which it runs the
+// spec's poststop hooks, since the container's owner cannot have. It
+// reads bundle/config.json; without one there is nothing it knows to
+// clean. The cgroup is what says the container still existed (as runc's
+// state directory does for runc delete): containerd calls the shim's
+// delete action after every shim exit, also after a Destroy that already
+// removed the cgroup and ran the hooks, and then Cleanup does nothing.
+// m starts and reaps the hooks; nil means the caller has no reaper.
+func Cleanup(ctx context.Context, bundle, id string, m Monitor) error {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read %s/config.json: %w", bundle, err)
 	}
+	// Not ParseConfig: a spec raind would now refuse still has a cgroup
+	// to remove and hooks to run.
+	var spec specView
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return fmt.Errorf("parse %s/config.json: %v: %w", bundle, err, errdefs.ErrInvalidArgument)
+	}
+	cgroupsPath := defaultCgroupPath(id)
+	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
+		cgroupsPath = spec.Linux.CgroupsPath
+	}
+	existed, err := removeCgroup(cgroupsPath)
+	if err != nil {
+		return err
+	}
+	if existed && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
+		var mon hooks.Monitor = hooks.Direct{}
+		if m != nil {
+			mon = m
+		}
+		st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateStopped, Bundle: bundle, Annotations: spec.Annotations}
+		if err := hooks.RunEach(ctx, mon, "poststop", spec.Hooks.Poststop, st, runtimeHookOptions()); err != nil {
+			log.G(ctx).WithError(err).WithField("container", id).Warn("poststop hook failed")
+		}
+	}
+	return nil
+}
+
+// removeCgroup kills the processes of a cgroup and removes it. It reports
+// whether there was one.
+func removeCgroup(cgroupsPath string) (bool, error) {
 	cg, err := cgroups.Load(cgroupsPath)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
-			return nil
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 	if err := cgroups.KillAll(cg, unix.SIGKILL, 5*time.Second); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		return err
+		return true, err
 	}
-	return cg.Delete()
+	return true, cg.Delete()
 }
 
 // Rootfs returns the host path of the container's root filesystem.

@@ -131,7 +131,7 @@ func TestCreateStartWithoutShim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Destroy()
+	defer c.Destroy(context.Background())
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestCreateStartWithoutShim(t *testing.T) {
 			break
 		}
 	}
-	if err := c.Destroy(); err != nil {
+	if err := c.Destroy(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -172,7 +172,7 @@ func TestCreateErrors(t *testing.T) {
 		}
 		c, err := Create(ctx, CreateOpts{ID: "bad", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
 		if err == nil {
-			c.Destroy()
+			c.Destroy(context.Background())
 		}
 		return err
 	}

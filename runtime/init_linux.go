@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/raind/raind/runtime/hooks"
 	"github.com/raind/raind/runtime/nsenter"
 	"github.com/raind/raind/runtime/rootfs"
 	"github.com/raind/raind/runtime/security"
@@ -34,7 +36,7 @@ func InitMain() {
 	// only; execve from it then makes it the process's sole thread.
 	goruntime.LockOSThread()
 	// Device nodes and mount points get exactly the modes the spec asks
-	// for; the user's umask is set just before execve.
+	// for; the user's umask is set once they are made.
 	unix.Umask(0)
 
 	fd, err := strconv.Atoi(os.Getenv(nsenter.EnvSyncFD))
@@ -67,7 +69,7 @@ func InitMain() {
 		os.Exit(1)
 	}
 
-	path, err := prepare(cfg, spec, proc)
+	path, err := prepare(&initSync{enc: enc, dec: dec}, cfg, spec, proc)
 	if err != nil {
 		fail(err)
 	}
@@ -80,8 +82,51 @@ func InitMain() {
 		if err := dec.Decode(&m); err != nil || m.Type != msgStart {
 			os.Exit(1)
 		}
+		// In the container, as its user with its capabilities (runc runs
+		// them there, after the switch of credentials), with the process's
+		// environment unless the hook has its own.
+		if spec.Hooks != nil {
+			if err := hooks.RunAll(context.Background(), hooks.Direct{}, "startContainer", spec.Hooks.StartContainer,
+				hookState(cfg, spec, specs.StateCreated), hooks.Options{DefaultEnv: proc.Env}); err != nil {
+				fail(err)
+			}
+		}
 	}
 	fail(execProcess(proc, path))
+}
+
+// initSync is the init's end of the sync socket after the config.
+type initSync struct {
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+// runtimeHooks stops the init until the runtime has run the prestart and
+// createRuntime hooks.
+func (s *initSync) runtimeHooks() error {
+	if err := s.enc.Encode(message{Type: msgHooks}); err != nil {
+		return fmt.Errorf("ask for the createRuntime hooks: %w", err)
+	}
+	var m message
+	if err := s.dec.Decode(&m); err != nil {
+		return fmt.Errorf("waiting for the createRuntime hooks: %w", err)
+	}
+	if m.Type != msgHooksDone {
+		return fmt.Errorf("unexpected message %q while waiting for the createRuntime hooks", m.Type)
+	}
+	return nil
+}
+
+// hookState is the state a hook run by the init gets.
+func hookState(cfg *initConfig, spec *specs.Spec, status specs.ContainerState) *specs.State {
+	return &specs.State{
+		Version:     specs.Version,
+		ID:          cfg.ID,
+		Status:      status,
+		Pid:         cfg.Pid,
+		Bundle:      cfg.Bundle,
+		Annotations: spec.Annotations,
+	}
 }
 
 // decodeConfig decodes the spec the caller sent, whole: this process ends
@@ -108,44 +153,59 @@ func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
 }
 
 // prepare does everything that can fail before the point of no return, so
-// that Create reports a bad mount, cwd or executable instead of Start.
-func prepare(cfg *initConfig, spec *specs.Spec, proc *specs.Process) (string, error) {
+// that Create reports a bad mount, hook, cwd, user or executable instead
+// of Start. Its steps follow runc's (standard_init_linux.go and
+// rootfs_linux.go), which is the order containers are written against:
+//
+//	oom_score_adj
+//	mounts and /dev                          (rootfs.Setup)
+//	  prestart, createRuntime hooks (runtime) and createContainer hooks
+//	root switch, root propagation
+//	  console
+//	read-only root, umask
+//	hostname, domainname
+//	sysctls                                  (before /proc/sys is read-only)
+//	read-only paths, masked paths            (rootfs.ProtectPaths)
+//	no_new_privs
+//	rlimits
+//	[seccomp without no_new_privs goes here]
+//	user, groups, capabilities               (security.Finalize)
+//	cwd, executable lookup
+//	[seccomp with no_new_privs goes here, as late as possible]
+//
+// An exec process joins a finished container and does only the process
+// steps: console, oom_score_adj and everything from no_new_privs on.
+func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process) (string, error) {
+	if proc.OOMScoreAdj != nil {
+		if err := security.SetOOMScoreAdj(*proc.OOMScoreAdj); err != nil {
+			return "", err
+		}
+	}
+	if proc.Terminal && cfg.ConsoleFD != consoleFD {
+		return "", errors.New("terminal requested without a console socket")
+	}
 	if !cfg.Exec {
-		if err := rootfs.Setup(rootfs.NewLinux(), spec, cfg.Rootfs, rootfs.Options{NoPivot: cfg.NoPivot}); err != nil {
-			return "", fmt.Errorf("root filesystem: %w", err)
+		if err := prepareContainer(s, cfg, spec, proc); err != nil {
+			return "", err
 		}
-		if spec.Hostname != "" {
-			if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-				return "", fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
-			}
-		}
-		if spec.Domainname != "" {
-			if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
-				return "", fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
-			}
-		}
-		if spec.Linux != nil {
-			if err := applySysctl(spec.Linux.Sysctl); err != nil {
+	} else {
+		if proc.Terminal {
+			if err := setupTerminal(proc, false); err != nil {
 				return "", err
 			}
 		}
+		setUmask(proc)
 	}
-	if proc.Terminal {
-		if cfg.ConsoleFD != consoleFD {
-			return "", errors.New("terminal requested without a console socket")
-		}
-		if err := setupTerminal(proc, !cfg.Exec); err != nil {
+	if proc.NoNewPrivileges {
+		if err := security.SetNoNewPrivileges(); err != nil {
 			return "", err
 		}
 	}
 	if err := security.ApplyRlimits(proc.Rlimits); err != nil {
 		return "", err
 	}
-	if proc.OOMScoreAdj != nil {
-		if err := security.SetOOMScoreAdj(*proc.OOMScoreAdj); err != nil {
-			return "", err
-		}
-	}
+	// SECCOMP (without no_new_privs): a filter is loaded here, while the
+	// process still has CAP_SYS_ADMIN, as runc does.
 	cwd := proc.Cwd
 	if cwd == "" {
 		cwd = "/"
@@ -153,11 +213,92 @@ func prepare(cfg *initConfig, spec *specs.Spec, proc *specs.Process) (string, er
 	if !filepath.IsAbs(cwd) {
 		return "", fmt.Errorf("cwd %q is not absolute", cwd)
 	}
-	// chdir itself reports a missing cwd or one that is not a directory.
-	if err := unix.Chdir(cwd); err != nil {
-		return "", fmt.Errorf("cwd %q: %w", cwd, err)
+	// As root first, since the user may not reach the cwd's parent; a
+	// permission error may be the container user's to pass, after the
+	// switch below.
+	cdErr := unix.Chdir(cwd)
+	if cdErr != nil && !errors.Is(cdErr, unix.EACCES) {
+		// chdir itself reports a missing cwd or one that is not a directory.
+		return "", fmt.Errorf("cwd %q: %w", cwd, cdErr)
 	}
-	return lookPath(proc.Args[0], proc.Env)
+	if err := security.Finalize(proc.User, proc.Capabilities); err != nil {
+		return "", err
+	}
+	if cdErr != nil {
+		if err := unix.Chdir(cwd); err != nil {
+			return "", fmt.Errorf("cwd %q: %w", cwd, err)
+		}
+	}
+	path, err := lookPath(proc.Args[0], proc.Env)
+	if err != nil {
+		return "", err
+	}
+	// SECCOMP (with no_new_privs): loaded here, as close to execve as the
+	// sync socket allows.
+	return path, nil
+}
+
+// prepareContainer is an init's part of prepare: the container's file
+// system, its names and its kernel settings.
+func prepareContainer(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process) error {
+	h := spec.Hooks
+	opts := rootfs.Options{
+		NoPivot: cfg.NoPivot,
+		// The mounts are there and the host's tree still is: the runtime's
+		// hooks may set up the container from outside (a network, a
+		// device), the createContainer hooks from inside its namespaces.
+		BeforeSwitch: func() error {
+			if cfg.RuntimeHooks {
+				if err := s.runtimeHooks(); err != nil {
+					return err
+				}
+			}
+			if h == nil {
+				return nil
+			}
+			return hooks.RunAll(context.Background(), hooks.Direct{}, "createContainer", h.CreateContainer,
+				hookState(cfg, spec, specs.StateCreating), hooks.Options{})
+		},
+	}
+	if proc.Terminal {
+		opts.AfterSwitch = func() error { return setupTerminal(proc, true) }
+	}
+	if err := rootfs.Setup(rootfs.NewLinux(), spec, cfg.Rootfs, opts); err != nil {
+		return fmt.Errorf("root filesystem: %w", err)
+	}
+	// Device nodes and mount points are made; from here on files get the
+	// user's umask, as runc sets it once the root is final.
+	setUmask(proc)
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
+		}
+	}
+	if spec.Linux != nil {
+		// Before ProtectPaths: /proc/sys is one of the read-only paths,
+		// and every Kubernetes pod sets net.ipv4 sysctls.
+		if err := applySysctl(spec.Linux.Sysctl); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.ProtectPaths(rootfs.NewLinux(), spec); err != nil {
+		return fmt.Errorf("root filesystem: %w", err)
+	}
+	return nil
+}
+
+// setUmask sets the process's umask, 022 unless the spec says otherwise.
+func setUmask(proc *specs.Process) {
+	umask := 0o022
+	if proc.User.Umask != nil {
+		umask = int(*proc.User.Umask)
+	}
+	unix.Umask(umask)
 }
 
 func applySysctl(sysctl map[string]string) error {
@@ -218,15 +359,7 @@ func checkExecutable(p string) error {
 // close-on-exec, so nothing of ours (a leaked directory fd is how
 // CVE-2024-21626 escaped) reaches the user's program.
 func execProcess(proc *specs.Process, path string) error {
-	umask := 0o022
-	if proc.User.Umask != nil {
-		umask = int(*proc.User.Umask)
-	}
-	unix.Umask(umask)
 	if err := closeExtraFDs(); err != nil {
-		return err
-	}
-	if err := security.Finalize(proc.User, proc.Capabilities, proc.NoNewPrivileges); err != nil {
 		return err
 	}
 	if err := syscall.Exec(path, proc.Args, proc.Env); err != nil {

@@ -9,16 +9,35 @@ import (
 	"strconv"
 )
 
-// The sync socket carries, in order: one line from the C constructor ("P<pid>"
-// or "E<error>"), then JSON messages. The spawning side sends the config; the
-// init answers ready or error; an init process then waits for start. A
-// successful execve closes the socket (it is close-on-exec), which is how
-// the spawning side learns the user's program is running.
+// The sync socket carries, in order:
+//
+//  1. one line from the C constructor: "P<pid>" once the process is in
+//     its namespaces and cgroup, or "E<error>";
+//  2. then JSON messages. spawn sends config (the initConfig: spec, rootfs,
+//     the host pid and what the state of a hook needs);
+//  3. an init whose spec has prestart or createRuntime hooks stops once
+//     its mounts and /dev are in place, before the root switch, and sends
+//     hooks; the runtime runs those hooks (in its own namespaces, with the
+//     container's namespaces already there to look at) and answers
+//     hooksDone, or kills the init if one failed. The init then runs the
+//     createContainer hooks itself and switches the root;
+//  4. the init answers ready (its set-up is complete: the user, the
+//     capabilities and no_new_privs are in place and the executable
+//     found) or error; an exec process skips ready and goes straight to
+//     execve;
+//  5. an init then waits for start; it runs the startContainer hooks and
+//     calls execve.
+//
+// A successful execve closes the socket (it is close-on-exec), which is
+// how the spawning side learns the user's program is running; a child
+// that fails instead sends error first.
 const (
-	msgConfig = "config"
-	msgReady  = "ready"
-	msgStart  = "start"
-	msgError  = "error"
+	msgConfig    = "config"
+	msgHooks     = "hooks"
+	msgHooksDone = "hooksDone"
+	msgReady     = "ready"
+	msgStart     = "start"
+	msgError     = "error"
 )
 
 type message struct {
@@ -44,6 +63,14 @@ type initConfig struct {
 	NoPivot bool            `json:"noPivot,omitempty"`
 	// ConsoleFD is the child's end of the console socket, for a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
+	// RuntimeHooks makes an init stop for the runtime's prestart and
+	// createRuntime hooks (msgHooks).
+	RuntimeHooks bool `json:"runtimeHooks,omitempty"`
+	// ID, Bundle and Pid (the init's pid as the runtime sees it) are the
+	// parts of the state the init's own hooks get that it cannot know.
+	ID     string `json:"id,omitempty"`
+	Bundle string `json:"bundle,omitempty"`
+	Pid    int    `json:"pid,omitempty"`
 }
 
 // readPidLine reads the constructor's report. It reads byte by byte so that

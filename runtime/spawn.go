@@ -107,6 +107,9 @@ type spawnRequest struct {
 	config   *initConfig
 	terminal bool
 	monitor  Monitor
+	// runtimeHooks runs the prestart and createRuntime hooks when the
+	// init asks (msgHooks); nil if the spec has none.
+	runtimeHooks func(ctx context.Context, pid int) error
 }
 
 // spawn starts the child, learns its pid from the constructor, sends its
@@ -190,42 +193,71 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		}
 		return nil, wrapCtx(ctx, err)
 	}
+	req.config.Pid = pid
+	req.config.RuntimeHooks = req.runtimeHooks != nil
 	if err := json.NewEncoder(conn).Encode(message{Type: msgConfig, Config: req.config}); err != nil {
 		return fail(fmt.Errorf("send config to %d: %w", pid, err))
 	}
-	if consoleConn != nil {
-		deadline, _ := ctx.Deadline()
-		master, err := recvMaster(consoleConn, deadline)
-		if err != nil {
-			// The child says why on the sync socket, if it got that far.
-			var m message
-			if derr := p.dec.Decode(&m); derr == nil && m.Type == msgError {
-				err = childFailure(m)
-			}
-			return fail(err)
-		}
-		p.console = master
-	}
 	if req.config.Exec {
+		if consoleConn != nil {
+			if err := p.receiveConsole(ctx, consoleConn); err != nil {
+				return fail(err)
+			}
+		}
 		if err := p.awaitExec(ctx); err != nil {
 			return fail(err)
 		}
 		return p, nil
 	}
-	var m message
-	if err := p.dec.Decode(&m); err != nil {
-		return fail(fmt.Errorf("init %d died while preparing the container: %w", pid, err))
-	}
-	if m.Type == msgReady {
-		// The init exits when it loses the socket, so a context that
-		// ended after the last read must fail the spawn here rather than
-		// leave a container that dies before Start.
-		if !stop() {
-			return fail(fmt.Errorf("init %d: %w", pid, ctx.Err()))
+	for ready := false; !ready; {
+		var m message
+		if err := p.dec.Decode(&m); err != nil {
+			return fail(fmt.Errorf("init %d died while preparing the container: %w", pid, err))
 		}
-		return p, nil
+		switch {
+		case m.Type == msgHooks && req.runtimeHooks != nil:
+			if err := req.runtimeHooks(ctx, pid); err != nil {
+				return fail(err)
+			}
+			if err := json.NewEncoder(conn).Encode(message{Type: msgHooksDone}); err != nil {
+				return fail(fmt.Errorf("resume %d after the createRuntime hooks: %w", pid, err))
+			}
+		case m.Type == msgReady:
+			ready = true
+		default:
+			return fail(childFailure(m))
+		}
 	}
-	return fail(childFailure(m))
+	// The init sent the pty master before it said ready (it sets up the
+	// console after the root switch, which the hooks come before).
+	if consoleConn != nil {
+		if err := p.receiveConsole(ctx, consoleConn); err != nil {
+			return fail(err)
+		}
+	}
+	// The init exits when it loses the socket, so a context that ended
+	// after the last read must fail the spawn here rather than leave a
+	// container that dies before Start.
+	if !stop() {
+		return fail(fmt.Errorf("init %d: %w", pid, ctx.Err()))
+	}
+	return p, nil
+}
+
+// receiveConsole takes the pty master the child sent.
+func (p *Process) receiveConsole(ctx context.Context, consoleConn *net.UnixConn) error {
+	deadline, _ := ctx.Deadline()
+	master, err := recvMaster(consoleConn, deadline)
+	if err != nil {
+		// The child says why on the sync socket, if it got that far.
+		var m message
+		if derr := p.dec.Decode(&m); derr == nil && m.Type == msgError {
+			err = childFailure(m)
+		}
+		return err
+	}
+	p.console = master
+	return nil
 }
 
 // childFailure is the error a child reported, or a protocol error for any

@@ -2,17 +2,18 @@ package runtime
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // validate refuses what raind does not implement yet. Each of these is a
-// promise about the container (a security profile, a hook that sets up its
-// network); running without it would be a silent downgrade.
+// promise about the container (a security profile, a label); running
+// without it would be a silent downgrade.
 func (v *specView) validate() error {
-	if h := v.Hooks; h != nil && (len(h.Prestart) > 0 || len(h.CreateRuntime) > 0 || len(h.CreateContainer) > 0 ||
-		len(h.StartContainer) > 0 || len(h.Poststart) > 0 || len(h.Poststop) > 0) {
-		return fmt.Errorf("OCI hooks: %w", errdefs.ErrNotImplemented)
+	if err := v.Hooks.validate(); err != nil {
+		return err
 	}
 	if l := v.Linux; l != nil {
 		switch {
@@ -46,6 +47,37 @@ func (p *processView) validate() error {
 		return fmt.Errorf("I/O priority: %w", errdefs.ErrNotImplemented)
 	case present(p.ExecCPUAffinity):
 		return fmt.Errorf("exec CPU affinity: %w", errdefs.ErrNotImplemented)
+	}
+	return nil
+}
+
+// SupportedHooks lists the kinds of OCI hooks raind runs, for the
+// runtime's features document.
+func SupportedHooks() []string {
+	return []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
+}
+
+// validate checks what the runtime-spec asks of every hook: an absolute
+// path and, if set, a positive timeout.
+func (h *hooksView) validate() error {
+	if h == nil {
+		return nil
+	}
+	for _, kind := range []struct {
+		name string
+		hs   []specs.Hook
+	}{
+		{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
+		{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop},
+	} {
+		for i, hk := range kind.hs {
+			if !filepath.IsAbs(hk.Path) {
+				return fmt.Errorf("%s hook #%d: path %q is not absolute: %w", kind.name, i, hk.Path, errdefs.ErrInvalidArgument)
+			}
+			if hk.Timeout != nil && *hk.Timeout <= 0 {
+				return fmt.Errorf("%s hook #%d: timeout %d is not positive: %w", kind.name, i, *hk.Timeout, errdefs.ErrInvalidArgument)
+			}
+		}
 	}
 	return nil
 }

@@ -13,10 +13,6 @@ func TestValidateSpecRefusesUnsupported(t *testing.T) {
 		return &specs.Spec{Process: &specs.Process{Args: []string{"true"}}, Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{}}
 	}
 	cases := map[string]func(*specs.Spec){
-		//lint:ignore SA1019 deprecated, but specs still carry it and it must be refused
-		"prestart":  func(s *specs.Spec) { s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/true"}}} },
-		"hook":      func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}} },
-		"poststop":  func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/bin/true"}}} },
 		"seccomp":   func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno} },
 		"mountlbl":  func(s *specs.Spec) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" },
 		"intelrdt":  func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} },
@@ -45,6 +41,40 @@ func TestValidateSpecRefusesUnsupported(t *testing.T) {
 	empty.Hooks = &specs.Hooks{}
 	if _, err := NewConfig(empty); err != nil {
 		t.Errorf("empty hooks refused: %v", err)
+	}
+}
+
+// Hooks are run, not refused; a hook the runtime-spec forbids is refused
+// as invalid before anything runs.
+func TestValidateHooks(t *testing.T) {
+	one, zero := 1, 0
+	ok := &specs.Spec{Process: &specs.Process{Args: []string{"true"}}, Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{},
+		Hooks: &specs.Hooks{
+			//lint:ignore SA1019 deprecated, but specs still carry it and it is run
+			Prestart:        []specs.Hook{{Path: "/bin/true"}},
+			CreateRuntime:   []specs.Hook{{Path: "/bin/true", Timeout: &one}},
+			CreateContainer: []specs.Hook{{Path: "/bin/true"}},
+			StartContainer:  []specs.Hook{{Path: "/bin/true"}},
+			Poststart:       []specs.Hook{{Path: "/bin/true"}},
+			Poststop:        []specs.Hook{{Path: "/bin/true"}},
+		}}
+	c, err := NewConfig(ok)
+	if err != nil {
+		t.Fatalf("hooks refused: %v", err)
+	}
+	if h := c.view.Hooks; len(h.Prestart) != 1 || h.CreateRuntime[0].Timeout == nil || *h.CreateRuntime[0].Timeout != 1 || h.Poststop[0].Path != "/bin/true" {
+		t.Fatalf("hooks view %+v", h)
+	}
+	for name, h := range map[string]*specs.Hooks{
+		"relative": {Poststop: []specs.Hook{{Path: "true"}}},
+		"empty":    {StartContainer: []specs.Hook{{}}},
+		"timeout":  {CreateContainer: []specs.Hook{{Path: "/bin/true", Timeout: &zero}}},
+	} {
+		bad := *ok
+		bad.Hooks = h
+		if _, err := NewConfig(&bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 
 	bootstrap "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
-	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
@@ -152,19 +151,10 @@ func (m manager) stop(ctx context.Context, bundle, id string) *taskapi.DeleteRes
 			bundle = filepath.Join(filepath.Dir(cwd), id)
 		}
 	}
-	var spec struct {
-		Linux *struct {
-			CgroupsPath string `json:"cgroupsPath"`
-		} `json:"linux"`
-	}
-	err := readSpecPart(bundle, &spec)
-	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		log.G(ctx).WithError(err).Warn("reading spec for cleanup")
-	}
-	if err == nil && spec.Linux != nil {
-		if err := runtime.Cleanup(spec.Linux.CgroupsPath, id); err != nil {
-			log.G(ctx).WithError(err).Warn("cleaning up container cgroup")
-		}
+	// No reaper runs in this short-lived action: the poststop hooks are
+	// waited for directly.
+	if err := runtime.Cleanup(ctx, bundle, id, nil); err != nil {
+		log.G(ctx).WithError(err).Warn("cleaning up container")
 	}
 	if err := mount.UnmountRecursive(filepath.Join(bundle, "rootfs")); err != nil {
 		log.G(ctx).WithError(err).Warn("unmount rootfs")
@@ -274,7 +264,7 @@ func Features() *features.Features {
 	return &features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
-		Hooks:         []string{},
+		Hooks:         runtime.SupportedHooks(),
 		MountOptions: []string{
 			"ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
 			"sync", "async", "dirsync", "remount", "mand", "nomand",

@@ -48,6 +48,10 @@ func child(cfg string) int {
 		os.Stderr.WriteString("setup: " + err.Error())
 		return 4
 	}
+	if err := ProtectPaths(NewLinux(), c.Spec); err != nil {
+		os.Stderr.WriteString("protect paths: " + err.Error())
+		return 4
+	}
 	err := syscall.Exec("/bin/sh", []string{"sh", "-c", childScript}, []string{"PATH=/bin"})
 	os.Stderr.WriteString("exec: " + err.Error())
 	return 5
@@ -101,6 +105,8 @@ func containerdSpec(t *testing.T, readonly bool) *specs.Spec {
 // mountLine is one /proc/self/mountinfo line, the fields the test needs.
 type mountLine struct {
 	point, opts, fstype string
+	// optional is the optional fields: propagation such as shared:N.
+	optional string
 }
 
 func parseMountinfo(s string) map[string]mountLine {
@@ -115,7 +121,7 @@ func parseMountinfo(s string) map[string]mountLine {
 			continue
 		}
 		// Later lines are mounted on top: they are what the path shows.
-		m[f[4]] = mountLine{point: f[4], opts: f[5], fstype: p[0]}
+		m[f[4]] = mountLine{point: f[4], opts: f[5], fstype: p[0], optional: strings.Join(f[6:], " ")}
 	}
 	return m
 }
@@ -164,14 +170,22 @@ func TestSetupRealContainer(t *testing.T) {
 		name     string
 		readonly bool
 		noPivot  bool
+		prop     string
 	}{
-		{"pivot-readonly", true, false},
-		{"move-chroot-rw", false, true},
+		{"pivot-readonly", true, false, ""},
+		{"move-chroot-rw", false, true, ""},
+		{"pivot-rshared", false, false, "rshared"},
+		{"move-chroot-rshared", false, true, "rshared"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := hostMountinfo(t)
 			root := busyboxRootfs(t)
-			mounts, dev, rw := runContainer(t, childConfig{Spec: containerdSpec(t, tc.readonly), Rootfs: root, NoPivot: tc.noPivot})
+			spec := containerdSpec(t, tc.readonly)
+			spec.Linux.RootfsPropagation = tc.prop
+			mounts, dev, rw := runContainer(t, childConfig{Spec: spec, Rootfs: root, NoPivot: tc.noPivot})
+			if shared := strings.Contains(mounts["/"].optional, "shared:"); shared != (tc.prop == "rshared") {
+				t.Errorf("root propagation %q with rootfsPropagation %q", mounts["/"].optional, tc.prop)
+			}
 			if after := hostMountinfo(t); after != before {
 				t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}

@@ -17,10 +17,20 @@ import (
 type Options struct {
 	// NoPivot uses MS_MOVE and chroot even where pivot_root would work.
 	NoPivot bool
+	// BeforeSwitch runs once every mount and /dev are in place, just
+	// before the root switch, while the host's tree is still reachable:
+	// that is where the createRuntime and createContainer hooks run.
+	BeforeSwitch func() error
+	// AfterSwitch runs in the new root before it is made read-only: where
+	// runc sets up the console, which may need to create /dev/console.
+	AfterSwitch func() error
 }
 
 // Setup prepares rootfs for spec and makes it the root of this mount
-// namespace. rootfs is an absolute host path.
+// namespace, read-only if the spec says so. rootfs is an absolute host
+// path. Masked and read-only paths come later, from ProtectPaths, because
+// sysctls are written between the two (runc's order, which Kubernetes'
+// per-pod sysctls rely on: /proc/sys is one of the read-only paths).
 func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	if !filepath.IsAbs(rootfs) {
 		return fmt.Errorf("rootfs %q is not absolute", rootfs)
@@ -44,6 +54,14 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	if err := sys.Mount("", "/", "", prop, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
+	// pivot_root and MS_MOVE refuse a new root whose parent mount is
+	// shared, as it is after "rshared"; and a bind of rootfs under a
+	// shared parent would appear on the host. So the parent becomes
+	// private here (slave stays slave), in this namespace only; a shared
+	// root is made shared again once it is the root.
+	if err := parentMountPropagation(sys, rootfs, prop); err != nil {
+		return err
+	}
 	// pivot_root needs the new root to be a mount point.
 	if err := sys.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", rootfs, err)
@@ -64,19 +82,23 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	if err := setupDev(sys, spec, rootfs, devMounted, ptsMounted); err != nil {
 		return err
 	}
+	if opts.BeforeSwitch != nil {
+		if err := opts.BeforeSwitch(); err != nil {
+			return err
+		}
+	}
 	if err := switchRoot(sys, rootfs, opts.NoPivot); err != nil {
 		return err
 	}
-	if spec.Linux != nil {
-		for _, p := range spec.Linux.MaskedPaths {
-			if err := maskPath(sys, inRoot(sys, p)); err != nil {
-				return err
-			}
+	// On the root itself now, so that it never reaches the host's mounts.
+	if prop&(unix.MS_PRIVATE|unix.MS_SLAVE) == 0 {
+		if err := sys.Mount("", "/", "", prop, ""); err != nil {
+			return fmt.Errorf("set propagation of the new root: %w", err)
 		}
-		for _, p := range spec.Linux.ReadonlyPaths {
-			if err := readonlyPath(sys, inRoot(sys, p)); err != nil {
-				return err
-			}
+	}
+	if opts.AfterSwitch != nil {
+		if err := opts.AfterSwitch(); err != nil {
+			return err
 		}
 	}
 	if spec.Root != nil && spec.Root.Readonly {
@@ -89,6 +111,45 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 		}
 	}
 	return sys.Chdir("/")
+}
+
+// ProtectPaths makes the spec's read-only paths read-only and then masks
+// its masked paths, inside the container's root: the last step of the
+// file system set-up, after sysctls are written.
+func ProtectPaths(sys Syscalls, spec *specs.Spec) error {
+	if spec.Linux == nil {
+		return nil
+	}
+	for _, p := range spec.Linux.ReadonlyPaths {
+		if err := readonlyPath(sys, inRoot(sys, p)); err != nil {
+			return err
+		}
+	}
+	for _, p := range spec.Linux.MaskedPaths {
+		if err := maskPath(sys, inRoot(sys, p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parentMountPropagation makes the mount that holds rootfs private, or
+// slave if the root's propagation is a slave one. mount(2) says EINVAL
+// for a path that is not a mount point, so it walks up to the one that is.
+func parentMountPropagation(sys Syscalls, rootfs string, prop uintptr) error {
+	flags := uintptr(unix.MS_PRIVATE)
+	if prop&unix.MS_SLAVE != 0 {
+		flags = unix.MS_SLAVE
+	}
+	for p := rootfs; ; p = filepath.Dir(p) {
+		err := sys.Mount("", p, "", flags, "")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) || p == "/" {
+			return fmt.Errorf("set propagation of %s, the mount holding the rootfs: %w", p, err)
+		}
+	}
 }
 
 // target resolves a path inside rootfs as if rootfs were /, so that a

@@ -153,11 +153,27 @@ func TestSetupSequence(t *testing.T) {
 	f := newFake()
 	f.dirs["/proc/sys"] = true
 	root := t.TempDir()
-	if err := Setup(f, defaultSpec(), root, Options{}); err != nil {
+	hooked := -1
+	if err := Setup(f, defaultSpec(), root, Options{BeforeSwitch: func() error {
+		hooked = len(f.calls)
+		f.calls = append(f.calls, "before switch")
+		return nil
+	}, AfterSwitch: func() error {
+		f.calls = append(f.calls, "after switch")
+		return nil
+	}}); err != nil {
 		t.Fatal(err)
+	}
+	f.calls = append(f.calls, "sysctls")
+	if err := ProtectPaths(f, defaultSpec()); err != nil {
+		t.Fatal(err)
+	}
+	if hooked < 0 {
+		t.Fatal("BeforeSwitch not called")
 	}
 	order := []int{
 		f.has(t, fmt.Sprintf("mount  /  %#x ", unix.MS_SLAVE|unix.MS_REC)),
+		f.has(t, fmt.Sprintf("mount  %s  %#x ", root, unix.MS_SLAVE)),
 		f.has(t, fmt.Sprintf("mount %s %s  %#x ", root, root, unix.MS_BIND|unix.MS_REC)),
 		f.has(t, fmt.Sprintf("mount proc %s/proc proc %#x ", root, unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV)),
 		f.has(t, fmt.Sprintf("mount tmpfs %s/dev tmpfs %#x mode=755,size=65536k", root, unix.MS_NOSUID|unix.MS_STRICTATIME)),
@@ -167,11 +183,15 @@ func TestSetupSequence(t *testing.T) {
 		f.has(t, fmt.Sprintf("mount  %s/data  %#x ", root, unix.MS_PRIVATE|unix.MS_REC)),
 		f.has(t, fmt.Sprintf("mknod %s/dev/null 666 1:3", root)),
 		f.has(t, fmt.Sprintf("symlink pts/ptmx %s/dev/ptmx", root)),
+		f.has(t, "before switch"),
 		f.has(t, "pivot . ."),
 		f.has(t, fmt.Sprintf("umount . %d", unix.MNT_DETACH)),
-		f.has(t, fmt.Sprintf("mount /dev/null /proc/kcore  %#x ", unix.MS_BIND)),
-		f.has(t, fmt.Sprintf("mount  /proc/sys  %#x ", unix.MS_NOSUID|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY)),
+		f.has(t, "after switch"),
 		f.has(t, fmt.Sprintf("mount  /  %#x ", unix.MS_NOSUID|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY)),
+		// runc's order: sysctls, then read-only paths, then masked ones.
+		f.has(t, "sysctls"),
+		f.has(t, fmt.Sprintf("mount  /proc/sys  %#x ", unix.MS_NOSUID|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY)),
+		f.has(t, fmt.Sprintf("mount /dev/null /proc/kcore  %#x ", unix.MS_BIND)),
 	}
 	for i := 1; i < len(order); i++ {
 		if order[i] <= order[i-1] {
@@ -182,6 +202,96 @@ func TestSetupSequence(t *testing.T) {
 	for _, c := range f.calls {
 		if strings.Contains(c, "/proc/missing") {
 			t.Errorf("masked a missing path: %s", c)
+		}
+	}
+}
+
+// TestRsharedRoot: a shared root needs its parent mount private before the
+// bind and the switch (pivot_root and MS_MOVE refuse a shared parent), and
+// becomes shared once it is the root.
+func TestRsharedRoot(t *testing.T) {
+	for _, noPivot := range []bool{false, true} {
+		f := newFake()
+		root := t.TempDir()
+		spec := &specs.Spec{Root: &specs.Root{}, Linux: &specs.Linux{RootfsPropagation: "rshared"}}
+		if err := Setup(f, spec, root, Options{NoPivot: noPivot}); err != nil {
+			t.Fatal(err)
+		}
+		shared := fmt.Sprintf("mount  /  %#x ", unix.MS_SHARED|unix.MS_REC)
+		sw := "pivot . ."
+		if noPivot {
+			sw = "chroot ."
+		}
+		order := []int{
+			f.has(t, shared),
+			f.has(t, fmt.Sprintf("mount  %s  %#x ", root, unix.MS_PRIVATE)),
+			f.has(t, fmt.Sprintf("mount %s %s  %#x ", root, root, unix.MS_BIND|unix.MS_REC)),
+			f.has(t, sw),
+		}
+		for i := 1; i < len(order); i++ {
+			if order[i] <= order[i-1] {
+				t.Errorf("noPivot=%v: call %d out of order:\n%s", noPivot, i, strings.Join(f.calls, "\n"))
+			}
+		}
+		last := -1
+		for i, c := range f.calls {
+			if c == shared {
+				last = i
+			}
+		}
+		if last < order[3] {
+			t.Errorf("noPivot=%v: the new root is not made shared after the switch:\n%s", noPivot, strings.Join(f.calls, "\n"))
+		}
+	}
+	// Private and slave roots are not re-marked after the switch.
+	for prop, flag := range map[string]uintptr{"rprivate": unix.MS_PRIVATE | unix.MS_REC, "rslave": unix.MS_SLAVE | unix.MS_REC} {
+		f := newFake()
+		root := t.TempDir()
+		if err := Setup(f, &specs.Spec{Root: &specs.Root{}, Linux: &specs.Linux{RootfsPropagation: prop}}, root, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range f.calls {
+			if c == fmt.Sprintf("mount  /  %#x ", flag) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: / re-marked %d times:\n%s", prop, n, strings.Join(f.calls, "\n"))
+		}
+	}
+}
+
+// The mount holding the rootfs is found by walking up: mount(2) says
+// EINVAL for a directory that is not a mount point.
+func TestParentMountWalksUp(t *testing.T) {
+	f := newFake()
+	root := t.TempDir()
+	f.failOn = fmt.Sprintf("mount  %s  %#x ", root, unix.MS_PRIVATE)
+	f.failErr = unix.EINVAL
+	f.failOnce = true
+	if err := Setup(f, &specs.Spec{Root: &specs.Root{}, Linux: &specs.Linux{RootfsPropagation: "rshared"}}, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.has(t, fmt.Sprintf("mount  %s  %#x ", filepath.Dir(root), unix.MS_PRIVATE))
+	f = newFake()
+	f.failOn = fmt.Sprintf("mount  %s  %#x ", root, unix.MS_PRIVATE)
+	f.failErr = unix.EPERM
+	if err := Setup(f, &specs.Spec{Root: &specs.Root{}, Linux: &specs.Linux{RootfsPropagation: "rshared"}}, root, Options{}); !errors.Is(err, unix.EPERM) {
+		t.Fatalf("EPERM: %v", err)
+	}
+}
+
+// A failing BeforeSwitch (a hook) stops the set-up before the switch.
+func TestBeforeSwitchFailure(t *testing.T) {
+	f := newFake()
+	boom := errors.New("hook failed")
+	if err := Setup(f, defaultSpec(), t.TempDir(), Options{BeforeSwitch: func() error { return boom }}); !errors.Is(err, boom) {
+		t.Fatalf("err %v", err)
+	}
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "pivot") || strings.HasPrefix(c, "chroot") {
+			t.Fatalf("switched root after a failed hook: %s", c)
 		}
 	}
 }

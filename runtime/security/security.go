@@ -1,5 +1,7 @@
 // Package security applies a container process's credentials, capabilities,
-// rlimits and no_new_privs, right before execve, on the calling OS thread.
+// rlimits and no_new_privs on the calling OS thread, at the points of the
+// init's set-up its caller chooses (runc's order: no_new_privs, rlimits,
+// then user and capabilities).
 //
 // Credentials are changed with raw per-thread syscalls: the caller execs
 // from this thread, which then becomes the process's only thread, so the
@@ -133,11 +135,21 @@ func toSet(caps []int) capSet {
 
 func (s capSet) has(c int) bool { return s[c/32]&(1<<(uint(c)%32)) != 0 }
 
+// SetNoNewPrivileges sets no_new_privs, which execve keeps. runc sets it
+// before the user and capability switch (and before a seccomp filter,
+// which without it would need CAP_SYS_ADMIN).
+func SetNoNewPrivileges() error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	return nil
+}
+
 // Finalize switches this thread to the process's user and capabilities.
 // Order matters: the bounding set can only shrink while CAP_SETPCAP is
 // still effective, and KEEPCAPS keeps the permitted set across the switch
 // away from uid 0, after which the wanted sets are installed exactly.
-func Finalize(user specs.User, caps *specs.LinuxCapabilities, noNewPrivileges bool) error {
+func Finalize(user specs.User, caps *specs.LinuxCapabilities) error {
 	if caps == nil {
 		caps = &specs.LinuxCapabilities{}
 	}
@@ -207,11 +219,6 @@ func Finalize(user specs.User, caps *specs.LinuxCapabilities, noNewPrivileges bo
 	for _, c := range ambient {
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
 			return fmt.Errorf("raise ambient capability %s: %w", capNames[c], err)
-		}
-	}
-	if noNewPrivileges {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
 	return nil

@@ -38,7 +38,13 @@ func child(cfg string) int {
 		os.Stderr.WriteString(err.Error())
 		return 3
 	}
-	if err := Finalize(c.User, c.Caps, c.NNP); err != nil {
+	if c.NNP {
+		if err := SetNoNewPrivileges(); err != nil {
+			os.Stderr.WriteString(err.Error())
+			return 4
+		}
+	}
+	if err := Finalize(c.User, c.Caps); err != nil {
 		os.Stderr.WriteString(err.Error())
 		return 4
 	}
@@ -181,7 +187,7 @@ func TestParseCapabilities(t *testing.T) {
 		t.Errorf("nil: %v %v", got, err)
 	}
 	// Parsing comes before any change, so this is safe in the test process.
-	if err := Finalize(specs.User{}, &specs.LinuxCapabilities{Bounding: []string{"CAP_BOGUS"}}, false); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "bounding") {
+	if err := Finalize(specs.User{}, &specs.LinuxCapabilities{Bounding: []string{"CAP_BOGUS"}}); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "bounding") {
 		t.Fatalf("Finalize with a bad cap: %v", err)
 	}
 }
