@@ -27,6 +27,11 @@ type Monitor interface {
 type Config struct {
 	Stdin, Stdout, Stderr string
 	Terminal              bool
+	// UID and GID own the FIFOs and pipes the process gets (the runc
+	// options' io_uid and io_gid), so that a process running as another
+	// user can reopen them through /proc/self/fd. Zero leaves them as
+	// they are.
+	UID, GID uint32
 }
 
 // Owner names the process for binary loggers.
@@ -69,38 +74,69 @@ func Open(ctx context.Context, cfg Config, owner Owner, monitor Monitor) (_ *IO,
 		}
 		return i, nil
 	}
+	if err := i.openFiles(ctx, cfg, owner); err != nil {
+		return nil, err
+	}
+	if cfg.UID != 0 || cfg.GID != 0 {
+		if err := i.chownPipes(cfg.UID, cfg.GID); err != nil {
+			return nil, err
+		}
+	}
+	return i, nil
+}
+
+// openFiles opens the process's stdin, stdout and stderr.
+func (i *IO) openFiles(ctx context.Context, cfg Config, owner Owner) error {
 	var err error
 	if i.in, i.stdinW, err = openStdin(cfg.Stdin); err != nil {
-		return nil, err
+		return err
 	}
 	out, err := parseTarget(cfg.Stdout)
 	if err != nil {
-		return nil, fmt.Errorf("stdout: %w", err)
+		return fmt.Errorf("stdout: %w", err)
 	}
 	switch out.Scheme {
 	case "binary":
-		if err := i.startLogger(ctx, out, owner); err != nil {
-			return nil, err
-		}
-		return i, nil
+		return i.startLogger(ctx, out, owner)
 	case "file":
 		f, err := openLogFile(out.Path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		i.out = f
 		if i.err, err = dupFile(f); err != nil {
-			return nil, err
+			return err
 		}
-		return i, nil
+		return nil
 	}
 	if i.out, err = i.openOutput(cfg.Stdout); err != nil {
-		return nil, fmt.Errorf("stdout: %w", err)
+		return fmt.Errorf("stdout: %w", err)
 	}
 	if i.err, err = i.openOutput(cfg.Stderr); err != nil {
-		return nil, fmt.Errorf("stderr: %w", err)
+		return fmt.Errorf("stderr: %w", err)
 	}
-	return i, nil
+	return nil
+}
+
+// chownPipes gives the FIFOs and pipes among the process's files to
+// uid:gid. /dev/null and file:// logs are not the process's to own.
+func (i *IO) chownPipes(uid, gid uint32) error {
+	for _, f := range []*os.File{i.in, i.out, i.err} {
+		if f == nil {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return fmt.Errorf("stat %s: %w", f.Name(), err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+			continue
+		}
+		if err := unix.Fchown(int(f.Fd()), int(uid), int(gid)); err != nil {
+			return fmt.Errorf("chown %s to %d:%d: %w", f.Name(), uid, gid, err)
+		}
+	}
+	return nil
 }
 
 // Files returns the process's stdin, stdout and stderr.

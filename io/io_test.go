@@ -235,3 +235,42 @@ func TestBadTargets(t *testing.T) {
 		t.Errorf("console on non-terminal stdio: %v", err)
 	}
 }
+
+// TestIOOwner: the runc options' io_uid/io_gid own the FIFOs the process
+// gets, so that a process running as that user can reopen them; a file://
+// log keeps its owner.
+func TestIOOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	stdin, stdout, stderr := mkfifo(t, "stdin"), mkfifo(t, "stdout"), mkfifo(t, "stderr")
+	i, err := Open(context.Background(), Config{Stdin: stdin, Stdout: stdout, Stderr: stderr, UID: 1000, GID: 1001}, Owner{ID: "c"}, waitMonitor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	i.CloseProcessSide()
+	for _, p := range []string{stdin, stdout, stderr} {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != 1000 || st.Gid != 1001 {
+			t.Errorf("%s owned by %d:%d, want 1000:1001", p, st.Uid, st.Gid)
+		}
+	}
+	log := filepath.Join(t.TempDir(), "log")
+	f, err := Open(context.Background(), Config{Stdout: "file://" + log, UID: 1000, GID: 1001}, Owner{ID: "c"}, waitMonitor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.CloseProcessSide()
+	var st unix.Stat_t
+	if err := unix.Stat(log, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 {
+		t.Errorf("file log chowned to %d", st.Uid)
+	}
+}

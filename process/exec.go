@@ -32,6 +32,9 @@ func NewExec(init *Init, id, namespace string, spec *runtime.ProcessConfig, cfg 
 	if spec == nil {
 		return nil, fmt.Errorf("exec %s has no process spec: %w", id, errdefs.ErrInvalidArgument)
 	}
+	// The container's io_uid/io_gid hold for its execs too, as with the
+	// runc shim.
+	cfg.UID, cfg.GID = init.stdio.UID, init.stdio.GID
 	return &Exec{lifecycle: newLifecycle(), id: id, init: init, spec: spec, stdio: cfg, monitor: monitor, ns: namespace}, nil
 }
 

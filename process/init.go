@@ -30,6 +30,12 @@ type InitConfig struct {
 	Stdio                 stdio.Config
 	Config                *runtime.Config
 	Monitor               runtime.Monitor
+	// NoPivot switches the root with MS_MOVE and chroot (the runc
+	// options' no_pivot_root).
+	NoPivot bool
+	// NoNewKeyring keeps the shim's session keyring for the container
+	// instead of a new one (the runc options' no_new_keyring).
+	NoNewKeyring bool
 	// Epoller returns the epoller that drives the shim's terminal relays;
 	// it is called only for a process with a terminal.
 	Epoller func() (*console.Epoller, error)
@@ -80,6 +86,7 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 		Bundle:  cfg.Bundle,
 		Stdio:   runtime.Stdio{In: in, Out: out, Err: errf},
 		Monitor: cfg.Monitor,
+		NoPivot: cfg.NoPivot,
 	})
 	p.io.CloseProcessSide()
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 
 	bootstrap "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
@@ -26,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/raind/raind/runtime"
+	"github.com/raind/raind/runtime/cgroups"
 	"github.com/raind/raind/runtime/mount"
 	taskapi "github.com/raind/raind/service/taskv3"
 )
@@ -128,6 +131,10 @@ func (m manager) start(ctx context.Context, params *bootstrap.BootstrapParams) (
 	// nothing here waits for it.
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
+	if err := joinShimCgroup(params, pid); err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return nil, err
+	}
 	if err := adjustOOMScore(pid); err != nil {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		return nil, fmt.Errorf("adjust shim oom score: %w", err)
@@ -140,6 +147,28 @@ func (m manager) start(ctx context.Context, params *bootstrap.BootstrapParams) (
 	}
 	result.Address = address
 	return result, nil
+}
+
+// joinShimCgroup moves the daemon into the cgroup the runtime options name
+// (shim_cgroup), as containerd's runc shim does: containerd passes the
+// task's options to start as a bootstrap extension.
+func joinShimCgroup(params *bootstrap.BootstrapParams, pid int) error {
+	var opts runcoptions.Options
+	found, err := params.FindExtension(&opts)
+	if err != nil {
+		return fmt.Errorf("runtime options: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if !found || opts.ShimCgroup == "" {
+		return nil
+	}
+	cg, err := cgroups.Load(opts.ShimCgroup)
+	if err != nil {
+		return fmt.Errorf("shim cgroup %s: %w", opts.ShimCgroup, err)
+	}
+	if err := cg.Add(pid); err != nil {
+		return fmt.Errorf("join shim cgroup %s: %w", opts.ShimCgroup, err)
+	}
+	return nil
 }
 
 // stop cleans up after a shim that is gone: it kills what is left in the

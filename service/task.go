@@ -101,6 +101,10 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		s.mu.Unlock()
 	}()
 
+	opts, err := parseTaskOptions(r.Options)
+	if err != nil {
+		return nil, err
+	}
 	b, err := readSpecFile(r.Bundle)
 	if err != nil {
 		return nil, err
@@ -123,10 +127,13 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		Namespace: ns,
 		Bundle:    r.Bundle,
 		Rootfs:    mounts,
-		Stdio:     stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
-		Config:    cfg,
-		Monitor:   reaper.Default,
-		Epoller:   func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
+		Stdio: stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal,
+			UID: opts.ioUID, GID: opts.ioGID},
+		Config:       cfg,
+		NoPivot:      opts.noPivot,
+		NoNewKeyring: opts.noNewKeyring,
+		Monitor:      reaper.Default,
+		Epoller:      func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
 	})
 	if err != nil {
 		return nil, refusal(err)
