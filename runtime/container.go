@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +47,10 @@ type Container struct {
 	monitor  Monitor
 	cgroup   cgroups.Manager
 	init     *Process
+	// seccomp is the spec's linux.seccomp, which exec processes get too,
+	// and agent its notify agent; both nil without a profile.
+	seccomp json.RawMessage
+	agent   *seccompAgent
 }
 
 // Create prepares the cgroup, spawns the init into its namespaces and has it
@@ -76,6 +81,12 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	}
 
 	c := &Container{id: opts.ID, rootfs: rootfs, self: self, monitor: opts.Monitor, ownPidNS: ownPidNamespace(spec.Linux.Namespaces)}
+	if present(spec.Linux.Seccomp) {
+		c.seccomp = spec.Linux.Seccomp
+		if c.agent, err = newSeccompAgent(c.seccomp, opts.ID, opts.Bundle, spec.Annotations); err != nil {
+			return nil, err
+		}
+	}
 	cgPath := cfg.cgroupPath(opts.ID)
 	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
@@ -99,6 +110,8 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		config:   &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot},
 		terminal: cfg.Terminal(),
 		monitor:  opts.Monitor,
+		// The listener comes at Start, before the user's program runs.
+		agent: c.agent.forProcess(specs.StateCreated, 0),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
@@ -138,9 +151,10 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},
-		config:   &initConfig{Exec: true, Process: proc.data},
+		config:   &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp},
 		terminal: proc.Terminal(),
 		monitor:  c.monitor,
+		agent:    c.agent.forProcess(specs.StateRunning, c.init.pid),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)

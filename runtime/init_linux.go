@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -50,7 +51,8 @@ func InitMain() {
 	}
 	enc := json.NewEncoder(conn)
 	fail := func(err error) {
-		_ = enc.Encode(message{Type: msgError, Error: err.Error()})
+		// A bad seccomp profile, say, is found only here: still the spec's fault.
+		_ = enc.Encode(message{Type: msgError, Error: err.Error(), Invalid: errdefs.IsInvalidArgument(err)})
 		conn.Close()
 		os.Exit(1)
 	}
@@ -71,6 +73,12 @@ func InitMain() {
 	if err != nil {
 		fail(err)
 	}
+	// Seccomp (seccomp_init_linux.go): compiled now, so that a bad profile
+	// fails Create; loaded in execProcess.
+	sc, err := compileSeccomp(cfg, spec, conn, dec)
+	if err != nil {
+		fail(err)
+	}
 	if !cfg.Exec {
 		if err := enc.Encode(message{Type: msgReady}); err != nil {
 			os.Exit(1)
@@ -81,7 +89,7 @@ func InitMain() {
 			os.Exit(1)
 		}
 	}
-	fail(execProcess(proc, path))
+	fail(execProcess(proc, path, sc))
 }
 
 // decodeConfig decodes the spec the caller sent, whole: this process ends
@@ -217,7 +225,7 @@ func checkExecutable(p string) error {
 // execProcess is the point of no return: every fd but stdio becomes
 // close-on-exec, so nothing of ours (a leaked directory fd is how
 // CVE-2024-21626 escaped) reaches the user's program.
-func execProcess(proc *specs.Process, path string) error {
+func execProcess(proc *specs.Process, path string, sc *initSeccomp) error {
 	umask := 0o022
 	if proc.User.Umask != nil {
 		umask = int(*proc.User.Umask)
@@ -226,8 +234,22 @@ func execProcess(proc *specs.Process, path string) error {
 	if err := closeExtraFDs(); err != nil {
 		return err
 	}
+	// Seccomp: without no_new_privs, loading a filter takes CAP_SYS_ADMIN,
+	// so it goes before Finalize drops capabilities; with it, after
+	// Finalize has set no_new_privs, so the filter covers as little of our
+	// own work as it can.
+	if !proc.NoNewPrivileges {
+		if err := sc.load(); err != nil {
+			return err
+		}
+	}
 	if err := security.Finalize(proc.User, proc.Capabilities, proc.NoNewPrivileges); err != nil {
 		return err
+	}
+	if proc.NoNewPrivileges {
+		if err := sc.load(); err != nil {
+			return err
+		}
 	}
 	if err := syscall.Exec(path, proc.Args, proc.Env); err != nil {
 		return fmt.Errorf("exec %q: %w", path, err)

@@ -14,11 +14,18 @@ import (
 // init answers ready or error; an init process then waits for start. A
 // successful execve closes the socket (it is close-on-exec), which is how
 // the spawning side learns the user's program is running.
+//
+// A process whose seccomp profile notifies an agent sends, between start
+// (or config, for an exec) and execve, a seccomp message whose SCM_RIGHTS
+// carry the filter's listener, and waits for seccompDone: the spawning
+// side has handed the listener to the agent (see seccomp_agent.go).
 const (
-	msgConfig = "config"
-	msgReady  = "ready"
-	msgStart  = "start"
-	msgError  = "error"
+	msgConfig      = "config"
+	msgReady       = "ready"
+	msgStart       = "start"
+	msgError       = "error"
+	msgSeccomp     = "seccomp"
+	msgSeccompDone = "seccompDone"
 )
 
 type message struct {
@@ -44,6 +51,9 @@ type initConfig struct {
 	NoPivot bool            `json:"noPivot,omitempty"`
 	// ConsoleFD is the child's end of the console socket, for a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
+	// Seccomp is the container's linux.seccomp, for an exec: the process
+	// spec has none, and an exec gets the container's filter.
+	Seccomp json.RawMessage `json:"seccomp,omitempty"`
 }
 
 // readPidLine reads the constructor's report. It reads byte by byte so that

@@ -40,6 +40,10 @@ type Process struct {
 	dec     *json.Decoder
 	once    sync.Once
 	console *os.File
+	// agent receives the seccomp notify listener, if the profile has one;
+	// fds holds it from the socket until then (seccomp_agent.go).
+	agent *seccompAgent
+	fds   *fdReader
 }
 
 // Console returns the pty master of a terminal process; the caller owns it.
@@ -85,18 +89,28 @@ func (p *Process) release(ctx context.Context) error {
 func (p *Process) awaitExec(ctx context.Context) error {
 	defer p.Close()
 	// Its buffers (6 KiB) would otherwise live as long as the process.
-	defer func() { p.dec = nil }()
-	var m message
-	if err := p.dec.Decode(&m); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("waiting for exec of %d: %w", p.pid, err)
+	defer func() { p.dec, p.agent = nil, nil }()
+	if p.fds != nil {
+		defer p.fds.close()
 	}
-	return fmt.Errorf("start process: %w", childFailure(m))
+	for {
+		var m message
+		if err := p.dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("waiting for exec of %d: %w", p.pid, err)
+		}
+		if m.Type != msgSeccomp {
+			return fmt.Errorf("start process: %w", childFailure(m))
+		}
+		if err := p.handOverListener(ctx); err != nil {
+			return fmt.Errorf("start process %d: %w", p.pid, wrapCtx(ctx, err))
+		}
+	}
 }
 
 // spawnRequest is one re-exec of the runtime binary as a container process.
@@ -107,6 +121,8 @@ type spawnRequest struct {
 	config   *initConfig
 	terminal bool
 	monitor  Monitor
+	// agent is the seccomp agent of the process's profile, or nil.
+	agent *seccompAgent
 }
 
 // spawn starts the child, learns its pid from the constructor, sends its
@@ -179,7 +195,9 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		return nil, fmt.Errorf("enter namespaces: %w", wrapCtx(ctx, err))
 	}
 
-	p := &Process{pid: pid, conn: conn, dec: newDecoder(conn)}
+	p := &Process{pid: pid, conn: conn, agent: req.agent}
+	r, fds := syncReader(conn, req.agent)
+	p.dec, p.fds = newDecoder(r), fds
 	fail := func(err error) (*Process, error) {
 		// The child is blocked on us or already gone; either way it must
 		// not outlive a failed spawn.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/raind/raind/runtime"
 	"github.com/raind/raind/runtime/mount"
+	"github.com/raind/raind/runtime/seccomp"
 	"github.com/raind/raind/service/taskpb"
 )
 
@@ -274,7 +275,7 @@ func Features() *features.Features {
 			},
 			Capabilities: nil,
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no},
-			Seccomp:      &features.Seccomp{Enabled: &no},
+			Seccomp:      seccomp.Features(),
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},
 		},
