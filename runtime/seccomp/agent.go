@@ -36,13 +36,14 @@ func SendToAgent(ctx context.Context, listenerPath string, state specs.Container
 		ctx, cancel = context.WithTimeout(ctx, agentTimeout)
 		defer cancel()
 	}
+	// DialUnix, not DialContext: the generic dialer brings the name
+	// resolver into the binary (100 KB that every shim maps).
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", listenerPath)
+	conn, err := d.DialUnix(ctx, "unix", nil, &net.UnixAddr{Name: listenerPath, Net: "unix"})
 	if err != nil {
 		return fmt.Errorf("seccomp agent %s: %v: %w", listenerPath, err, errdefs.ErrUnavailable)
 	}
-	defer c.Close()
-	conn := c.(*net.UnixConn)
+	defer conn.Close()
 	deadline, _ := ctx.Deadline()
 	if err := conn.SetWriteDeadline(deadline); err != nil {
 		return fmt.Errorf("seccomp agent %s: %w", listenerPath, err)
