@@ -236,8 +236,8 @@ type agentResult struct {
 }
 
 // runAgent accepts one connection on ln, reads the state and listener,
-// answers one notification with 4242, and reports.
-func runAgent(ln *net.UnixListener, done chan<- agentResult) {
+// answers one notification with 4242 if answer is set, and reports.
+func runAgent(ln *net.UnixListener, answer bool, done chan<- agentResult) {
 	var res agentResult
 	defer func() { done <- res }()
 	_ = ln.SetDeadline(time.Now().Add(time.Minute))
@@ -273,6 +273,9 @@ func runAgent(ln *net.UnixListener, done chan<- agentResult) {
 	res.nfds = len(fds)
 	fd := fds[0]
 	defer unix.Close(fd)
+	if !answer {
+		return
+	}
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	if n, err := unix.Poll(pfd, 30_000); err != nil || n != 1 {
 		res.err = fmt.Errorf("no notification: %d %v", n, err)
@@ -301,7 +304,7 @@ func TestSeccompNotify(t *testing.T) {
 	}
 	defer ln.Close()
 	done := make(chan agentResult, 1)
-	go runAgent(ln, done)
+	go runAgent(ln, true, done)
 
 	p := &specs.LinuxSeccomp{
 		DefaultAction:    specs.ActAllow,
@@ -333,5 +336,43 @@ func TestSeccompNotify(t *testing.T) {
 				t.Errorf("shim %d still holds %s", pid, l)
 			}
 		}
+	}
+}
+
+// TestSeccompNotifyExec: an exec's listener reaches the agent too, with
+// the running container's state: its init's pid, not the exec's.
+func TestSeccompNotifyExec(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		ListenerPath:  sock,
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"getppid"}, Action: specs.ActNotify}},
+	}
+	// The init's own hand-over (sleep never calls getppid).
+	done := make(chan agentResult, 1)
+	go runAgent(ln, false, done)
+	ctx, task := runningWith(t, oci.WithRootFSPath(probeRootfs(t)), withProfile(p))
+	initRes := <-done
+	if initRes.err != nil || initRes.state.State.Status != specs.StateCreated || initRes.state.Pid != int(task.Pid()) {
+		t.Fatalf("init hand-over: %+v, task pid %d", initRes, task.Pid())
+	}
+
+	go runAgent(ln, true, done)
+	r := execRun(t, ctx, task, nil, "/probe", "getppid")
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("agent: %v", res.err)
+	}
+	if got := probeResults(t, r); got["getppid"] != "4242" {
+		t.Errorf("getppid returned %q, want the agent's 4242 (stderr %q)", got["getppid"], r.stderr)
+	}
+	st := res.state
+	if st.State.Status != specs.StateRunning || st.State.Pid != int(task.Pid()) || st.Pid <= 0 || st.Pid == st.State.Pid {
+		t.Errorf("exec hand-over state %+v, init pid %d", st, task.Pid())
 	}
 }
