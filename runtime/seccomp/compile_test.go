@@ -233,3 +233,38 @@ func TestFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileEveryActionAndOperator: libseccomp takes every action and
+// operator Compile maps, with an errnoRet where one is allowed.
+func TestCompileEveryActionAndOperator(t *testing.T) {
+	for name := range actions {
+		if name == specs.ActNotify {
+			continue // as a rule only; TestCompileFlags covers it
+		}
+		sc := specs.LinuxSyscall{Names: []string{"getppid"}, Action: specs.ActAllow}
+		p := &specs.LinuxSeccomp{DefaultAction: name, Syscalls: []specs.LinuxSyscall{sc}}
+		if name == specs.ActErrno || name == specs.ActTrace {
+			p.DefaultErrnoRet = uintp(uint(unix.ENOSYS))
+		}
+		if name == specs.ActAllow {
+			p.Syscalls[0].Action = specs.ActLog
+		}
+		if _, err := Compile(p); err != nil {
+			t.Errorf("default action %s: %v", name, err)
+		}
+	}
+	for op := range operators {
+		p := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{
+			Names: []string{"personality"}, Action: specs.ActErrno,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Op: op, Value: 0xff, ValueTwo: 1}, {Index: 1, Op: op, Value: 2}},
+		}}}
+		f, err := Compile(p)
+		if err != nil {
+			t.Errorf("operator %s: %v", op, err)
+			continue
+		}
+		if f.Len() < 8 {
+			t.Errorf("operator %s: %d instructions, the condition is missing", op, f.Len())
+		}
+	}
+}
