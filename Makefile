@@ -55,7 +55,7 @@ build:
 		ln -s $(SECCOMP_INC)/$(MULTIARCH)/asm $(MUSL_SECCOMP)/include/asm && \
 		ln -s $(SECCOMP_LIB)/libseccomp.a $(MUSL_SECCOMP)/lib/;; esac
 	CC=$(SHIM_CC) CGO_ENABLED=1 \
-	$(if $(findstring musl-gcc,$(SHIM_CC)),CGO_CFLAGS="-I$(CURDIR)/$(MUSL_SECCOMP)/include" CGO_LDFLAGS="-L$(CURDIR)/$(MUSL_SECCOMP)/lib") \
+	$(if $(findstring musl-gcc,$(SHIM_CC)),CGO_CFLAGS="-g -O2 -I$(CURDIR)/$(MUSL_SECCOMP)/include" CGO_LDFLAGS="-g -O2 -L$(CURDIR)/$(MUSL_SECCOMP)/lib") \
 	$(GO) build -trimpath $(GCFLAGS) -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-raind-v2
 
 install: build

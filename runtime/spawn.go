@@ -89,7 +89,7 @@ func (p *Process) release(ctx context.Context) error {
 func (p *Process) awaitExec(ctx context.Context) error {
 	defer p.Close()
 	// Its buffers (6 KiB) would otherwise live as long as the process.
-	defer func() { p.dec, p.agent = nil, nil }()
+	defer func() { p.dec, p.agent, p.fds = nil, nil, nil }()
 	if p.fds != nil {
 		defer p.fds.close()
 	}
