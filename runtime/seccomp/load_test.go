@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,8 +20,11 @@ const childEnv = "RAIND_SECCOMP_TEST_CHILD"
 // TestMain lets the test binary be the process a filter is loaded into:
 // a filter cannot be taken off again, so it must not be the test's own.
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
+	switch os.Getenv(childEnv) {
+	case "probe":
 		os.Exit(loadChild())
+	case "notify":
+		os.Exit(notifyChild())
 	}
 	os.Exit(m.Run())
 }
@@ -33,7 +37,8 @@ func loadChild() int {
 	runtime.LockOSThread()
 	p := &specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
-		Flags:         []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_TSYNC"},
+		Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_TSYNC",
+			specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow},
 		Syscalls: []specs.LinuxSyscall{
 			{Names: []string{"getppid"}, Action: specs.ActErrno, ErrnoRet: uintp(42)},
 			{Names: []string{"getpriority"}, Action: specs.ActErrno, ErrnoRet: uintp(43),
@@ -65,9 +70,51 @@ func loadChild() int {
 	return 0
 }
 
-func TestLoad(t *testing.T) {
+// notifyChild loads a notify profile with every flag, which libseccomp
+// 2.5 could not load itself (WAIT_KILLABLE_RECV), and prints what the
+// listener is.
+func notifyChild() int {
+	runtime.LockOSThread()
+	p := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		ListenerPath:  "/unused",
+		Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_TSYNC", specs.LinuxSeccompFlagLog,
+			specs.LinuxSeccompFlagSpecAllow, specs.LinuxSeccompFlagWaitKillableRecv},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"getppid"}, Action: specs.ActNotify}},
+	}
+	f, err := Compile(p)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	l, err := f.Load()
+	if err != nil || l == nil {
+		fmt.Println("load:", l, err)
+		return 1
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", l.Fd()))
+	fmt.Println(link, err)
+	return 0
+}
+
+func TestLoadNotifyEveryFlag(t *testing.T) {
+	if !slices.Contains(Features().SupportedFlags, string(specs.LinuxSeccompFlagWaitKillableRecv)) {
+		t.Skip("the kernel lacks SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19)")
+	}
+	out := runChild(t, "notify")
+	if got := strings.TrimSpace(out); got != "anon_inode:seccomp notify <nil>" {
+		t.Fatalf("listener %q", got)
+	}
+}
+
+func runChild(t *testing.T, mode string) string {
+	t.Helper()
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		var ee *exec.ExitError
@@ -76,7 +123,11 @@ func TestLoad(t *testing.T) {
 		}
 		t.Fatalf("child: %v: %s", err, out)
 	}
-	if got := strings.TrimSpace(string(out)); got != "42 43 0" {
+	return string(out)
+}
+
+func TestLoad(t *testing.T) {
+	if got := strings.TrimSpace(runChild(t, "probe")); got != "42 43 0" {
 		t.Fatalf("probes returned %q, want \"42 43 0\" (getppid errno, masked match, no match)", got)
 	}
 }
