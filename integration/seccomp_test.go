@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -73,9 +74,19 @@ func withNoNewPrivileges(on bool) oci.SpecOpts {
 	}
 }
 
+// withDockerProfile sets Docker's default profile, made for the spec as
+// it is so far, as Docker does.
+func withDockerProfile() oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		p, err := mobyseccomp.GetDefaultProfile(s)
+		s.Linux.Seccomp = p
+		return err
+	}
+}
+
 // TestSeccompDefaultProfile: containerd's default profile (what nerdctl
-// and ctr --seccomp use) denies what it lists with its errno, in the init
-// and in an exec, with and without no_new_privs. The container gets
+// and ctr --seccomp use) and Docker's deny what they list with their
+// errno, in the init and in an exec, with and without no_new_privs. The container gets
 // CAP_SYS_ADMIN after the profile was made for one without it, so the
 // kernel itself would allow unshare and mount: a denial is seccomp's. A
 // run without the profile shows the kernel's own answers.
@@ -107,14 +118,19 @@ func TestSeccompDefaultProfile(t *testing.T) {
 			}
 		}
 	}
-	for _, nnp := range []bool{false, true} {
-		t.Run(fmt.Sprintf("nnp=%v", nnp), func(t *testing.T) {
-			opts := []oci.SpecOpts{oci.WithRootFSPath(rootfs), seccomp.WithDefaultProfile(), caps, withNoNewPrivileges(nnp)}
-			check(t, "init", clientRun(t, opts, args...))
+	for _, profile := range []struct {
+		name string
+		opt  oci.SpecOpts
+	}{{"containerd", seccomp.WithDefaultProfile()}, {"docker", withDockerProfile()}} {
+		for _, nnp := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/nnp=%v", profile.name, nnp), func(t *testing.T) {
+				opts := []oci.SpecOpts{oci.WithRootFSPath(rootfs), profile.opt, caps, withNoNewPrivileges(nnp)}
+				check(t, "init", clientRun(t, opts, args...))
 
-			ctx, task := runningWith(t, append(opts, oci.WithProcessArgs("sleep", "1000"))...)
-			check(t, "exec", execRun(t, ctx, task, nil, args...))
-		})
+				ctx, task := runningWith(t, append(opts, oci.WithProcessArgs("sleep", "1000"))...)
+				check(t, "exec", execRun(t, ctx, task, nil, args...))
+			})
+		}
 	}
 }
 
