@@ -85,10 +85,15 @@ func Compile(p *specs.LinuxSeccomp) (*Filter, error) {
 		}
 	}
 	// A long profile is a long chain of comparisons that every syscall
-	// walks; libseccomp can order it as a binary tree instead. (libseccomp
-	// 2.5 mishandles the tree for a profile without rules, hence the
-	// threshold.)
-	if len(p.Syscalls) > 32 {
+	// walks (containerd's default: some 350 names); libseccomp can order
+	// it as a binary tree instead, a longer program of which a syscall
+	// runs a few levels. (libseccomp 2.5 mishandles the tree for a profile
+	// without rules, hence the threshold.)
+	names := 0
+	for _, sc := range p.Syscalls {
+		names += len(sc.Names)
+	}
+	if names > 32 {
 		if err := filter.SetOptimize(2); err != nil {
 			return nil, fmt.Errorf("seccomp: binary tree optimisation: %w", err)
 		}
