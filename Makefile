@@ -24,6 +24,8 @@ TAGS := netgo,osusergo
 # only glibc-specific call is satisfied in runtime/seccomp. A directory of
 # links to exactly those files is added to musl-gcc's paths, so no other
 # glibc header or library can leak into the link.
+# CGO_CFLAGS and CGO_LDFLAGS replace cgo's defaults, so the build repeats
+# them (-g -O2) next to these paths.
 MUSL_SECCOMP := bin/.musl-seccomp
 SECCOMP_INC = $(shell pkg-config --variable=includedir libseccomp)
 SECCOMP_LIB = $(shell pkg-config --variable=libdir libseccomp)
