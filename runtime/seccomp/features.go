@@ -22,8 +22,8 @@ var specArches = []specs.Arch{
 
 // Features reports raind's seccomp support for the runtime-spec features
 // document: every action, operator and flag Compile accepts, the
-// architectures the linked libseccomp can add to a filter, and the flags
-// the running kernel accepts.
+// architectures a filter on this machine can name, and the flags the
+// running kernel accepts.
 func Features() *features.Seccomp {
 	enabled := true
 	s := &features.Seccomp{Enabled: &enabled}
@@ -43,8 +43,10 @@ func Features() *features.Seccomp {
 	return s
 }
 
-// addableArches is the spec architectures libseccomp-golang knows whose
-// C library (the one linked in) also knows them.
+// addableArches is the spec architectures a profile can name on this
+// machine: known to libseccomp-golang and to the C library linked in, and
+// of the native byte order (a filter cannot mix them, so s390x, say, is
+// not one on x86_64).
 func addableArches() []string {
 	filter, err := libseccomp.NewFilter(libseccomp.ActAllow)
 	if err != nil {
