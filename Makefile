@@ -17,6 +17,19 @@ LDFLAGS := -X github.com/raind/raind/service.Version=$(VERSION) -linkmode extern
 # that a deps step earlier in the same make run is seen.
 SHIM_CC = $(or $(shell command -v musl-gcc 2>/dev/null),$(CC))
 TAGS := netgo,osusergo
+# libseccomp (runtime/seccomp) for the musl link: Debian ships its header
+# and static library for glibc only. The header needs nothing of the C
+# library's beyond what musl has, plus the kernel's linux/ and asm/
+# headers, which are the same for every C library; the static library's
+# only glibc-specific call is satisfied in runtime/seccomp. A directory of
+# links to exactly those files is added to musl-gcc's paths, so no other
+# glibc header or library can leak into the link.
+# CGO_CFLAGS and CGO_LDFLAGS replace cgo's defaults, so the build repeats
+# them (-g -O2) next to these paths.
+MUSL_SECCOMP := bin/.musl-seccomp
+SECCOMP_INC = $(shell pkg-config --variable=includedir libseccomp)
+SECCOMP_LIB = $(shell pkg-config --variable=libdir libseccomp)
+MULTIARCH = $(shell gcc -print-multiarch)
 # No inlining outside the runtime: every shim maps its whole binary, and
 # the inlined copies and their inline tables are 150 KB of it (pclntab
 # mostly). The shim and the init are syscall-bound; the runtime's
@@ -38,7 +51,16 @@ all: build
 
 build:
 	@case "$(SHIM_CC)" in *musl-gcc) ;; *) echo "note: musl-gcc not found (apt-get install musl-tools); linking static glibc, a larger shim" >&2;; esac
-	CC=$(SHIM_CC) CGO_ENABLED=1 $(GO) build -trimpath $(GCFLAGS) -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-raind-v2
+	@pkg-config --exists libseccomp || { echo "libseccomp not found (apt-get install libseccomp-dev pkg-config, or make deps)" >&2; exit 1; }
+	@case "$(SHIM_CC)" in *musl-gcc) \
+		rm -rf $(MUSL_SECCOMP) && mkdir -p $(MUSL_SECCOMP)/include $(MUSL_SECCOMP)/lib && \
+		ln -s $(SECCOMP_INC)/seccomp.h $(SECCOMP_INC)/seccomp-syscalls.h $(SECCOMP_INC)/linux \
+			$(SECCOMP_INC)/asm-generic $(MUSL_SECCOMP)/include/ && \
+		ln -s $(SECCOMP_INC)/$(MULTIARCH)/asm $(MUSL_SECCOMP)/include/asm && \
+		ln -s $(SECCOMP_LIB)/libseccomp.a $(MUSL_SECCOMP)/lib/;; esac
+	CC=$(SHIM_CC) CGO_ENABLED=1 \
+	$(if $(findstring musl-gcc,$(SHIM_CC)),CGO_CFLAGS="-g -O2 -I$(CURDIR)/$(MUSL_SECCOMP)/include" CGO_LDFLAGS="-g -O2 -L$(CURDIR)/$(MUSL_SECCOMP)/lib") \
+	$(GO) build -trimpath $(GCFLAGS) -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-raind-v2
 
 install: build
 	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-raind-v2

@@ -28,6 +28,9 @@ RECIPE=3
 APT_NEEDS=(
   "gcc:gcc"             # the shim is built with cgo
   "musl-gcc:musl-tools" # and linked statically against musl (see Makefile)
+  "pkg-config:pkg-config"                 # finds libseccomp for cgo
+  "/usr/include/seccomp.h:libseccomp-dev" # runtime/seccomp: libseccomp's header and static library
+  "/usr/include/stdio.h:libc6-dev"        # gcc -static of the integration tests' seccomp probe
   "/bin/busybox:busybox-static"
   "flock:util-linux"
   "sha256sum:coreutils"
@@ -46,6 +49,7 @@ install_apt() {
   local missing=() need what pkg
   for need in "${APT_NEEDS[@]}"; do
     what=${need%%:*} pkg=${need#*:}
+    # A path is a file the package installs (a header is not executable).
     if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null && continue; fi
     missing+=("$pkg")
   done

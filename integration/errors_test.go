@@ -187,11 +187,11 @@ func procsInCgroup(t *testing.T, path string) []int {
 	return pids
 }
 
-// TestUnsupportedRefused: a spec asking for seccomp is refused with
-// NotImplemented rather than run without its profile.
+// TestUnsupportedRefused: a spec asking for an AppArmor profile is refused
+// with NotImplemented rather than run without its profile.
 func TestUnsupportedRefused(t *testing.T) {
-	id := newID("seccomp")
-	expectCtrError(t, "seccomp", "run", "--rm", "--runtime", runtimeName, "--seccomp", "--rootfs", busyboxRootfs(t), id, "true")
+	id := newID("apparmor")
+	expectCtrError(t, "AppArmor", "run", "--rm", "--runtime", runtimeName, "--apparmor-profile", "raind-test", "--rootfs", busyboxRootfs(t), id, "true")
 	runCtr(t, 20*time.Second, "", "container", "rm", id)
 }
 

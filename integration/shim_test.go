@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,8 +52,12 @@ func TestShimInfoAndVersion(t *testing.T) {
 		t.Fatalf("features are %T", v)
 	}
 	ns := strings.Join(f.Linux.Namespaces, ",")
-	if !strings.Contains(ns, "pid") || strings.Contains(ns, "user") || *f.Linux.Seccomp.Enabled {
+	if !strings.Contains(ns, "pid") || strings.Contains(ns, "user") || !*f.Linux.Seccomp.Enabled {
 		t.Fatalf("features claim %q seccomp %v", ns, *f.Linux.Seccomp.Enabled)
+	}
+	if sc := f.Linux.Seccomp; !slices.Contains(sc.Actions, "SCMP_ACT_NOTIFY") || !slices.Contains(sc.Operators, "SCMP_CMP_MASKED_EQ") ||
+		!slices.Contains(sc.KnownFlags, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") || !slices.Contains(sc.Archs, "SCMP_ARCH_X86_64") {
+		t.Fatalf("seccomp features %+v", sc)
 	}
 }
 

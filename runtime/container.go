@@ -58,6 +58,10 @@ type Container struct {
 	// stopped: the poststop hooks have run, on the container's first
 	// successful Destroy.
 	stopped bool
+	// seccomp is the spec's linux.seccomp, which exec processes get too,
+	// and agent its notify agent; both nil without a profile.
+	seccomp json.RawMessage
+	agent   *seccompAgent
 }
 
 // Create prepares the cgroup, spawns the init into its namespaces and has it
@@ -102,6 +106,12 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 			}
 		}
 	}
+	if present(spec.Linux.Seccomp) {
+		c.seccomp = spec.Linux.Seccomp
+		if c.agent, err = newSeccompAgent(c.seccomp, opts.ID, opts.Bundle, spec.Annotations); err != nil {
+			return nil, err
+		}
+	}
 	cgPath := cfg.cgroupPath(opts.ID)
 	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
@@ -131,6 +141,9 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		terminal:     cfg.Terminal(),
 		monitor:      opts.Monitor,
 		runtimeHooks: runtimeHooks,
+		// The init loads its filter, and hands the listener over, while
+		// the container is being created.
+		agent: c.agent.forProcess(specs.StateCreating, 0),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
@@ -214,9 +227,10 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},
-		config:   &initConfig{Exec: true, Process: proc.data},
+		config:   &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp},
 		terminal: proc.Terminal(),
 		monitor:  c.monitor,
+		agent:    c.agent.forProcess(specs.StateRunning, c.init.pid),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)

@@ -7,7 +7,8 @@
 // order of the container's set-up (runc's; see prepare in init_linux.go),
 // including when and where each kind of OCI hook runs. The kernel concerns
 // live in its subpackages: nsenter (namespace entry before the Go runtime
-// starts), rootfs, cgroups and security; running one hook is hooks'.
+// starts), rootfs, cgroups, security and seccomp; running one hook is
+// hooks'.
 //
 // It must not know about containerd, ttrpc, events or stdio FIFOs: callers
 // hand it open files for stdio and a Monitor that reaps children, so it can

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -52,7 +53,8 @@ func InitMain() {
 	}
 	enc := json.NewEncoder(conn)
 	fail := func(err error) {
-		_ = enc.Encode(message{Type: msgError, Error: err.Error()})
+		// A bad seccomp profile, say, is found only here: still the spec's fault.
+		_ = enc.Encode(message{Type: msgError, Error: err.Error(), Invalid: errdefs.IsInvalidArgument(err)})
 		conn.Close()
 		os.Exit(1)
 	}
@@ -69,7 +71,13 @@ func InitMain() {
 		os.Exit(1)
 	}
 
-	path, err := prepare(&initSync{enc: enc, dec: dec}, cfg, spec, proc)
+	// Seccomp (seccomp_init_linux.go): compiled first, so that a bad
+	// profile fails Create before anything is set up; loaded in prepare.
+	sc, err := compileSeccomp(cfg, spec, conn, dec)
+	if err != nil {
+		fail(err)
+	}
+	path, err := prepare(&initSync{enc: enc, dec: dec}, cfg, spec, proc, sc)
 	if err != nil {
 		fail(err)
 	}
@@ -90,6 +98,14 @@ func InitMain() {
 				hookState(cfg, spec, specs.StateCreated), hooks.Options{DefaultEnv: proc.Env}); err != nil {
 				fail(err)
 			}
+		}
+	}
+	// Seccomp with no_new_privs: as late as possible, after the
+	// startContainer hooks (as runc loads it), so that the filter covers
+	// as little of our own work as it can.
+	if proc.NoNewPrivileges {
+		if err := sc.load(); err != nil {
+			fail(err)
 		}
 	}
 	fail(execProcess(proc, path))
@@ -168,14 +184,15 @@ func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
 //	read-only paths, masked paths            (rootfs.ProtectPaths)
 //	no_new_privs
 //	rlimits
-//	[seccomp without no_new_privs goes here]
+//	seccomp, without no_new_privs            (it needs CAP_SYS_ADMIN then)
 //	user, groups, capabilities               (security.Finalize)
 //	cwd, executable lookup
-//	[seccomp with no_new_privs goes here, as late as possible]
+//	[ready; start; startContainer hooks: see InitMain]
+//	seccomp, with no_new_privs: as late as possible, just before execve
 //
 // An exec process joins a finished container and does only the process
 // steps: console, oom_score_adj and everything from no_new_privs on.
-func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process) (string, error) {
+func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process, sc *initSeccomp) (string, error) {
 	if proc.OOMScoreAdj != nil {
 		if err := security.SetOOMScoreAdj(*proc.OOMScoreAdj); err != nil {
 			return "", err
@@ -204,8 +221,14 @@ func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process
 	if err := security.ApplyRlimits(proc.Rlimits); err != nil {
 		return "", err
 	}
-	// SECCOMP (without no_new_privs): a filter is loaded here, while the
-	// process still has CAP_SYS_ADMIN, as runc does.
+	// Seccomp without no_new_privs: loading a filter then takes
+	// CAP_SYS_ADMIN, so it goes here, before Finalize drops capabilities,
+	// as runc does.
+	if !proc.NoNewPrivileges {
+		if err := sc.load(); err != nil {
+			return "", err
+		}
+	}
 	cwd := proc.Cwd
 	if cwd == "" {
 		cwd = "/"
@@ -233,8 +256,6 @@ func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process
 	if err != nil {
 		return "", err
 	}
-	// SECCOMP (with no_new_privs): loaded here, as close to execve as the
-	// sync socket allows.
 	return path, nil
 }
 

@@ -26,18 +26,24 @@ import (
 //     found) or error; an exec process skips ready and goes straight to
 //     execve;
 //  5. an init then waits for start; it runs the startContainer hooks and
-//     calls execve.
+//     calls execve;
+//  6. a process whose seccomp profile notifies an agent sends, between
+//     start (or config, for an exec) and execve, seccomp, whose SCM_RIGHTS
+//     carry the filter's listener, and waits for seccompDone: the spawning
+//     side has handed the listener to the agent (see seccomp_agent.go).
 //
 // A successful execve closes the socket (it is close-on-exec), which is
 // how the spawning side learns the user's program is running; a child
 // that fails instead sends error first.
 const (
-	msgConfig    = "config"
-	msgHooks     = "hooks"
-	msgHooksDone = "hooksDone"
-	msgReady     = "ready"
-	msgStart     = "start"
-	msgError     = "error"
+	msgConfig      = "config"
+	msgHooks       = "hooks"
+	msgHooksDone   = "hooksDone"
+	msgReady       = "ready"
+	msgStart       = "start"
+	msgError       = "error"
+	msgSeccomp     = "seccomp"
+	msgSeccompDone = "seccompDone"
 )
 
 type message struct {
@@ -71,6 +77,9 @@ type initConfig struct {
 	ID     string `json:"id,omitempty"`
 	Bundle string `json:"bundle,omitempty"`
 	Pid    int    `json:"pid,omitempty"`
+	// Seccomp is the container's linux.seccomp, for an exec: the process
+	// spec has none, and an exec gets the container's filter.
+	Seccomp json.RawMessage `json:"seccomp,omitempty"`
 }
 
 // readPidLine reads the constructor's report. It reads byte by byte so that

@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/raind/raind/runtime/nsenter"
@@ -40,6 +41,10 @@ type Process struct {
 	dec     *json.Decoder
 	once    sync.Once
 	console *os.File
+	// agent receives the seccomp notify listener, if the profile has one;
+	// fds holds it from the socket until then (seccomp_agent.go).
+	agent *seccompAgent
+	fds   *fdReader
 }
 
 // Console returns the pty master of a terminal process; the caller owns it.
@@ -74,6 +79,11 @@ func (p *Process) release(ctx context.Context) error {
 	}
 	stop := closeOnDone(ctx, p.conn)
 	defer stop()
+	if p.agent != nil {
+		// A listener that comes after start (no_new_privs) comes from a
+		// created container.
+		p.agent.state.Status = specs.StateCreated
+	}
 	if err := json.NewEncoder(p.conn).Encode(message{Type: msgStart}); err != nil {
 		return fmt.Errorf("signal start to %d: %w", p.pid, err)
 	}
@@ -85,18 +95,28 @@ func (p *Process) release(ctx context.Context) error {
 func (p *Process) awaitExec(ctx context.Context) error {
 	defer p.Close()
 	// Its buffers (6 KiB) would otherwise live as long as the process.
-	defer func() { p.dec = nil }()
-	var m message
-	if err := p.dec.Decode(&m); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("waiting for exec of %d: %w", p.pid, err)
+	defer func() { p.dec, p.agent, p.fds = nil, nil, nil }()
+	if p.fds != nil {
+		defer p.fds.close()
 	}
-	return fmt.Errorf("start process: %w", childFailure(m))
+	for {
+		var m message
+		if err := p.dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("waiting for exec of %d: %w", p.pid, err)
+		}
+		if m.Type != msgSeccomp {
+			return fmt.Errorf("start process: %w", childFailure(m))
+		}
+		if err := p.handOverListener(ctx); err != nil {
+			return fmt.Errorf("start process %d: %w", p.pid, wrapCtx(ctx, err))
+		}
+	}
 }
 
 // spawnRequest is one re-exec of the runtime binary as a container process.
@@ -110,6 +130,8 @@ type spawnRequest struct {
 	// runtimeHooks runs the prestart and createRuntime hooks when the
 	// init asks (msgHooks); nil if the spec has none.
 	runtimeHooks func(ctx context.Context, pid int) error
+	// agent is the seccomp agent of the process's profile, or nil.
+	agent *seccompAgent
 }
 
 // spawn starts the child, learns its pid from the constructor, sends its
@@ -182,7 +204,9 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		return nil, fmt.Errorf("enter namespaces: %w", wrapCtx(ctx, err))
 	}
 
-	p := &Process{pid: pid, conn: conn, dec: newDecoder(conn)}
+	p := &Process{pid: pid, conn: conn, agent: req.agent}
+	r, fds := syncReader(conn, req.agent)
+	p.dec, p.fds = newDecoder(r), fds
 	fail := func(err error) (*Process, error) {
 		// The child is blocked on us or already gone; either way it must
 		// not outlive a failed spawn.
@@ -221,6 +245,12 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 			}
 			if err := json.NewEncoder(conn).Encode(message{Type: msgHooksDone}); err != nil {
 				return fail(fmt.Errorf("resume %d after the createRuntime hooks: %w", pid, err))
+			}
+		case m.Type == msgSeccomp:
+			// Loaded before the init drops its capabilities; runc hands
+			// the listener over during create too.
+			if err := p.handOverListener(ctx); err != nil {
+				return fail(err)
 			}
 		case m.Type == msgReady:
 			ready = true

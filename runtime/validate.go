@@ -17,8 +17,6 @@ func (v *specView) validate() error {
 	}
 	if l := v.Linux; l != nil {
 		switch {
-		case present(l.Seccomp):
-			return fmt.Errorf("seccomp profiles: %w", errdefs.ErrNotImplemented)
 		case l.MountLabel != "":
 			return fmt.Errorf("SELinux mount labels: %w", errdefs.ErrNotImplemented)
 		case present(l.IntelRdt):

@@ -31,6 +31,7 @@ import (
 	"github.com/raind/raind/runtime/cgroups"
 	"github.com/raind/raind/runtime/mount"
 	taskapi "github.com/raind/raind/service/taskv3"
+	"github.com/raind/raind/runtime/seccomp"
 )
 
 // Version is raind's version. The linker sets it (-X, see the Makefile),
@@ -309,7 +310,7 @@ func Features() *features.Features {
 			},
 			Capabilities: nil,
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no},
-			Seccomp:      &features.Seccomp{Enabled: &no},
+			Seccomp:      seccomp.Features(),
 			Apparmor:     &features.Apparmor{Enabled: &no},
 			Selinux:      &features.Selinux{Enabled: &no},
 		},

@@ -60,7 +60,7 @@ func TestRuntimeInfo(t *testing.T) {
 	if err := json.Unmarshal(info.Features.GetValue(), &f); err != nil {
 		t.Fatal(err)
 	}
-	if *f.Linux.Seccomp.Enabled || !*f.Linux.Cgroup.V1 {
+	if !*f.Linux.Seccomp.Enabled || len(f.Linux.Seccomp.Actions) == 0 || !*f.Linux.Cgroup.V1 {
 		t.Fatalf("features %+v", f.Linux)
 	}
 }
