@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +47,8 @@ type Container struct {
 	monitor  Monitor
 	cgroup   cgroups.Manager
 	init     *Process
+	// execAttrs are the containerAttrs its execs get, usually none.
+	execAttrs json.RawMessage
 }
 
 // Create prepares the cgroup, spawns the init into its namespaces and has it
@@ -76,6 +79,9 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	}
 
 	c := &Container{id: opts.ID, rootfs: rootfs, self: self, monitor: opts.Monitor, ownPidNS: ownPidNamespace(spec.Linux.Namespaces)}
+	if c.execAttrs, err = execAttrsOf(spec.Linux); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
 	cgPath := cfg.cgroupPath(opts.ID)
 	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
@@ -96,11 +102,16 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 			NewFlags:    plan.newFlags,
 			Fork:        plan.fork,
 		},
-		config:   &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot},
-		terminal: cfg.Terminal(),
-		monitor:  opts.Monitor,
+		config:      &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot},
+		terminal:    cfg.Terminal(),
+		monitor:     opts.Monitor,
+		initialCPUs: spec.Process.affinity.Initial,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+	}
+	if err := c.moveNetDevices(spec.Linux.NetDevices); err != nil {
+		c.init.Close()
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
 	}
 	return c, nil
@@ -138,9 +149,10 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},
-		config:   &initConfig{Exec: true, Process: proc.data},
-		terminal: proc.Terminal(),
-		monitor:  c.monitor,
+		config:      &initConfig{Exec: true, Process: proc.data, ContainerAttrs: c.execAttrs},
+		terminal:    proc.Terminal(),
+		monitor:     c.monitor,
+		initialCPUs: proc.view.affinity.Initial,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)

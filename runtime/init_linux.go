@@ -67,7 +67,11 @@ func InitMain() {
 		os.Exit(1)
 	}
 
-	path, err := prepare(cfg, spec, proc)
+	attrs, err := attrsFor(cfg, spec)
+	if err != nil {
+		fail(err)
+	}
+	path, err := prepare(cfg, spec, proc, attrs)
 	if err != nil {
 		fail(err)
 	}
@@ -81,7 +85,7 @@ func InitMain() {
 			os.Exit(1)
 		}
 	}
-	fail(execProcess(proc, path))
+	fail(execProcess(proc, path, attrs))
 }
 
 // decodeConfig decodes the spec the caller sent, whole: this process ends
@@ -109,7 +113,7 @@ func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
 
 // prepare does everything that can fail before the point of no return, so
 // that Create reports a bad mount, cwd or executable instead of Start.
-func prepare(cfg *initConfig, spec *specs.Spec, proc *specs.Process) (string, error) {
+func prepare(cfg *initConfig, spec *specs.Spec, proc *specs.Process, attrs containerAttrs) (string, error) {
 	if !cfg.Exec {
 		if err := rootfs.Setup(rootfs.NewLinux(), spec, cfg.Rootfs, rootfs.Options{NoPivot: cfg.NoPivot}); err != nil {
 			return "", fmt.Errorf("root filesystem: %w", err)
@@ -145,6 +149,9 @@ func prepare(cfg *initConfig, spec *specs.Spec, proc *specs.Process) (string, er
 		if err := security.SetOOMScoreAdj(*proc.OOMScoreAdj); err != nil {
 			return "", err
 		}
+	}
+	if err := applyProcessAttrs(proc, attrs); err != nil {
+		return "", err
 	}
 	cwd := proc.Cwd
 	if cwd == "" {
@@ -217,13 +224,16 @@ func checkExecutable(p string) error {
 // execProcess is the point of no return: every fd but stdio becomes
 // close-on-exec, so nothing of ours (a leaked directory fd is how
 // CVE-2024-21626 escaped) reaches the user's program.
-func execProcess(proc *specs.Process, path string) error {
+func execProcess(proc *specs.Process, path string, attrs containerAttrs) error {
 	umask := 0o022
 	if proc.User.Umask != nil {
 		umask = int(*proc.User.Umask)
 	}
 	unix.Umask(umask)
 	if err := closeExtraFDs(); err != nil {
+		return err
+	}
+	if err := beforeExec(proc, attrs); err != nil {
 		return err
 	}
 	if err := security.Finalize(proc.User, proc.Capabilities, proc.NoNewPrivileges); err != nil {

@@ -44,6 +44,8 @@ type initConfig struct {
 	NoPivot bool            `json:"noPivot,omitempty"`
 	// ConsoleFD is the child's end of the console socket, for a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
+	// ContainerAttrs are the container's containerAttrs, for an exec.
+	ContainerAttrs json.RawMessage `json:"containerAttrs,omitempty"`
 }
 
 // readPidLine reads the constructor's report. It reads byte by byte so that

@@ -107,6 +107,8 @@ type spawnRequest struct {
 	config   *initConfig
 	terminal bool
 	monitor  Monitor
+	// initialCPUs is process.execCPUAffinity.initial, if any.
+	initialCPUs *unix.CPUSet
 }
 
 // spawn starts the child, learns its pid from the constructor, sends its
@@ -148,7 +150,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		ExtraFiles: extra,
 		Dir:        "/",
 	}
-	ec, err := req.monitor.Start(cmd)
+	ec, err := startChild(req.monitor, cmd, req.initialCPUs)
 	childFile.Close()
 	if consoleChild != nil {
 		// Only the child may hold it now, so its death ends our read.
