@@ -50,8 +50,9 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	}
 	devMounted := false
 	ptsMounted := false
+	label := mountLabel(spec)
 	for _, m := range spec.Mounts {
-		if err := mountOne(sys, rootfs, m); err != nil {
+		if err := mountOne(sys, rootfs, m, label); err != nil {
 			return err
 		}
 		switch filepath.Clean(m.Destination) {
@@ -69,7 +70,7 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	}
 	if spec.Linux != nil {
 		for _, p := range spec.Linux.MaskedPaths {
-			if err := maskPath(sys, inRoot(sys, p)); err != nil {
+			if err := maskPath(sys, inRoot(sys, p), label); err != nil {
 				return err
 			}
 		}
@@ -114,7 +115,7 @@ func inRoot(sys Syscalls, p string) string {
 	return r
 }
 
-func mountOne(sys Syscalls, rootfs string, m specs.Mount) error {
+func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string) error {
 	fail := func(err error) error {
 		return fmt.Errorf("mount %s (type %q, source %q): %w", m.Destination, m.Type, m.Source, err)
 	}
@@ -142,11 +143,25 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount) error {
 				err = sys.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|opts.Flags, "")
 			}
 		}
+	case "tmpfs":
+		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, labelData(opts.Data, label))
+	case "mqueue":
+		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
+		if err == nil {
+			err = labelFile(dest, label)
+		}
 	default:
 		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
 	}
 	if err != nil {
 		return fail(err)
+	}
+	if opts.RecursiveReadonly {
+		// rro on a filesystem of its own reaches what is mounted below it
+		// later in the list only through this: mount_setattr is per mount.
+		if err := sys.RecursiveReadonly(dest); err != nil {
+			return fail(fmt.Errorf("recursive read-only: %w", err))
+		}
 	}
 	for _, p := range opts.Propagation {
 		if err := sys.Mount("", dest, "", p, ""); err != nil {
@@ -266,7 +281,7 @@ func switchRoot(sys Syscalls, rootfs string, noPivot bool) error {
 	return sys.Chdir("/")
 }
 
-func maskPath(sys Syscalls, p string) error {
+func maskPath(sys Syscalls, p, label string) error {
 	fi, err := sys.Stat(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -275,7 +290,7 @@ func maskPath(sys Syscalls, p string) error {
 		return fmt.Errorf("mask %s: %w", p, err)
 	}
 	if fi.IsDir() {
-		err = sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "")
+		err = sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, labelData("", label))
 	} else {
 		err = sys.Mount("/dev/null", p, "", unix.MS_BIND, "")
 	}

@@ -1,0 +1,28 @@
+package rootfs
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/raind/raind/runtime/lsm"
+)
+
+// mountLabel is linux.mountLabel, the SELinux context of the mounts raind
+// makes for the container.
+func mountLabel(spec *specs.Spec) string {
+	if spec.Linux == nil {
+		return ""
+	}
+	return spec.Linux.MountLabel
+}
+
+// labelData and labelFile label the mounts runc labels: tmpfs (spec mounts
+// and masks) through the context= option, mqueue by relabelling its root.
+// See package lsm for what happens on a host without SELinux.
+func labelData(data, label string) string { return lsm.MountData(data, label) }
+
+func labelFile(path, label string) error {
+	if label == "" {
+		return nil
+	}
+	return lsm.SetFileLabel(path, label)
+}
