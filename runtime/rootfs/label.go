@@ -1,7 +1,11 @@
 package rootfs
 
 import (
+	"errors"
+	"fmt"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/raind/raind/runtime/lsm"
 )
@@ -25,4 +29,13 @@ func labelFile(path, label string) error {
 		return nil
 	}
 	return lsm.SetFileLabel(path, label)
+}
+
+// labelHint explains the EINVAL a kernel without SELinux gives a mount that
+// carries context=: runc fails the same way there, but says less.
+func labelHint(err error, label string) error {
+	if err == nil || label == "" || !errors.Is(err, unix.EINVAL) || lsm.SELinuxEnabled() {
+		return err
+	}
+	return fmt.Errorf("%w (linux.mountLabel %q: only a kernel running SELinux takes the context= mount option)", err, label)
 }

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -35,5 +36,17 @@ func TestMountLabelAndRro(t *testing.T) {
 		if strings.Contains(c, "context=") && !strings.Contains(c, " tmpfs ") {
 			t.Errorf("label on a mount that is not tmpfs: %s", c)
 		}
+	}
+}
+
+func TestMountLabelHint(t *testing.T) {
+	f := newFake()
+	f.failOn = "context="
+	f.failErr = unix.EINVAL
+	spec := defaultSpec()
+	spec.Linux.MountLabel = "l"
+	err := Setup(f, spec, t.TempDir(), Options{})
+	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "linux.mountLabel") {
+		t.Errorf("mount label refused by the kernel: %v", err)
 	}
 }

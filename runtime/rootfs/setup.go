@@ -144,7 +144,7 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string) error {
 			}
 		}
 	case "tmpfs":
-		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, labelData(opts.Data, label))
+		err = labelHint(sys.Mount(m.Source, dest, m.Type, opts.Flags, labelData(opts.Data, label)), label)
 	case "mqueue":
 		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
 		if err == nil {
@@ -290,7 +290,7 @@ func maskPath(sys Syscalls, p, label string) error {
 		return fmt.Errorf("mask %s: %w", p, err)
 	}
 	if fi.IsDir() {
-		err = sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, labelData("", label))
+		err = labelHint(sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, labelData("", label)), label)
 	} else {
 		err = sys.Mount("/dev/null", p, "", unix.MS_BIND, "")
 	}
