@@ -157,8 +157,9 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string) error {
 		return fail(err)
 	}
 	if opts.RecursiveReadonly {
-		// rro on a filesystem of its own reaches what is mounted below it
-		// later in the list only through this: mount_setattr is per mount.
+		// On a filesystem of its own (a tmpfs, say) nothing is mounted
+		// below yet, so rro is plain read-only; ignoring it would leave
+		// the mount writable.
 		if err := sys.RecursiveReadonly(dest); err != nil {
 			return fail(fmt.Errorf("recursive read-only: %w", err))
 		}
