@@ -7,7 +7,7 @@
 // never moves a device back: the runtime-spec forbids it (config-linux.md,
 // "Namespace Lifecycle and Container Termination"), and runc does not
 // either. When the namespace goes away the kernel returns physical devices
-// to the host and destroys virtual ones. It must not enter namespaces by
-// setns on a shared thread: every socket it uses is opened for the
-// namespace it acts in.
+// to the host and destroys virtual ones. It must not move a shared thread
+// into the container's namespace: the one socket it needs there is created
+// on a thread that is thrown away afterwards.
 package netdev

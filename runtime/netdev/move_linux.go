@@ -3,6 +3,7 @@ package netdev
 import (
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -30,9 +31,7 @@ func Move(nsPath string, devs map[string]specs.LinuxNetDevice) error {
 		return fmt.Errorf("linux.netDevices: netlink socket: %w", err)
 	}
 	defer host.Close()
-	// A socket opened inside the container's namespace, so that no thread
-	// of ours has to enter it.
-	inside, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	inside, err := handleIn(ns)
 	if err != nil {
 		return fmt.Errorf("linux.netDevices: netlink socket in %s: %w", nsPath, err)
 	}
@@ -134,4 +133,29 @@ func matchesTemplate(name, tmpl string) bool {
 		}
 	}
 	return true
+}
+
+// handleIn opens a netlink socket inside ns. A socket stays in the
+// namespace it was created in, so only its creation needs to be there: it
+// happens on a thread of its own that enters ns and is then thrown away
+// (a goroutine that exits locked takes its thread along). netlink's own
+// NewHandleAt moves a shared thread in and back instead, and a failed move
+// back would leave a shim thread in the container's namespace.
+func handleIn(ns netns.NsHandle) (*netlink.Handle, error) {
+	type result struct {
+		h   *netlink.Handle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		goruntime.LockOSThread()
+		if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err != nil {
+			done <- result{err: fmt.Errorf("enter network namespace: %w", err)}
+			return
+		}
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		done <- result{h, err}
+	}()
+	r := <-done
+	return r.h, r.err
 }
