@@ -53,10 +53,10 @@ func schedFlag(f specs.LinuxSchedulerFlag) (uint64, bool) {
 }
 
 // SchedAttr checks process.scheduler and turns it into sched_setattr's
-// argument. The checks are those the field's documentation makes: nice only
-// in -20..19 for the policies that use it, priority only for the real-time
-// policies, runtime/deadline/period only for SCHED_DEADLINE. What depends
-// on the kernel (priority ranges, deadline admission) is left to it.
+// argument. The checks are those the field's documentation makes: nice in
+// -20..19, priority only for the real-time policies, runtime/deadline/period
+// only for SCHED_DEADLINE. What depends on the kernel (priority ranges,
+// deadline admission) is left to it, and its refusal reported.
 func SchedAttr(s *specs.Scheduler) (*unix.SchedAttr, error) {
 	if s == nil {
 		return nil, nil
