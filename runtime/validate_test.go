@@ -159,3 +159,12 @@ func TestParseConfigNeverPanics(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseConfig: no document makes ParseConfig panic.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"process":{"args":["true"],"scheduler":{"policy":"SCHED_RR","priority":1},"execCPUAffinity":{"initial":"0-1,3"}},"root":{"path":"r"},"linux":{"namespaces":[{"type":"mount"},{"type":"network"}],"netDevices":{"eth1":{"name":"e%d"}},"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"},"personality":{"domain":"LINUX32"}},"mounts":[{"destination":"/d","uidMappings":[]}]}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		_, _ = ParseConfig(doc)
+		_, _ = ParseProcess(doc)
+	})
+}
