@@ -29,6 +29,7 @@ type specView struct {
 	Hooks       *hooksView        `json:"hooks"`
 	Annotations map[string]string `json:"annotations"`
 	Linux       *linuxView        `json:"linux"`
+	specFieldsView
 }
 
 type rootView struct {
@@ -43,6 +44,7 @@ type processView struct {
 	Scheduler       json.RawMessage `json:"scheduler"`
 	IOPriority      json.RawMessage `json:"ioPriority"`
 	ExecCPUAffinity json.RawMessage `json:"execCPUAffinity"`
+	processFieldsView
 }
 
 // hooksView is every hook, so that a bad one is refused before anything
@@ -68,6 +70,7 @@ type linuxView struct {
 	UIDMappings []json.RawMessage          `json:"uidMappings"`
 	GIDMappings []json.RawMessage          `json:"gidMappings"`
 	TimeOffsets map[string]json.RawMessage `json:"timeOffsets"`
+	linuxFieldsView
 }
 
 // ParseConfig reads a config.json document. It checks what the creating

@@ -62,6 +62,8 @@ type Container struct {
 	// and agent its notify agent; both nil without a profile.
 	seccomp json.RawMessage
 	agent   *seccompAgent
+	// execAttrs are the containerAttrs its execs get, usually none.
+	execAttrs json.RawMessage
 }
 
 // Create prepares the cgroup, spawns the init into its namespaces and has it
@@ -112,6 +114,9 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 			return nil, err
 		}
 	}
+	if c.execAttrs, err = execAttrsOf(spec.Linux); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
 	cgPath := cfg.cgroupPath(opts.ID)
 	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
@@ -143,9 +148,14 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		runtimeHooks: runtimeHooks,
 		// The init loads its filter, and hands the listener over, while
 		// the container is being created.
-		agent: c.agent.forProcess(specs.StateCreating, 0),
+		agent:       c.agent.forProcess(specs.StateCreating, 0),
+		initialCPUs: spec.Process.affinity.Initial,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+	}
+	if err := c.moveNetDevices(spec.Linux.NetDevices); err != nil {
+		c.init.Close()
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
 	}
 	return c, nil
@@ -227,10 +237,11 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},
-		config:   &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp},
-		terminal: proc.Terminal(),
-		monitor:  c.monitor,
-		agent:    c.agent.forProcess(specs.StateRunning, c.init.pid),
+		config:      &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp, ContainerAttrs: c.execAttrs},
+		terminal:    proc.Terminal(),
+		monitor:     c.monitor,
+		agent:       c.agent.forProcess(specs.StateRunning, c.init.pid),
+		initialCPUs: proc.view.affinity.Initial,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)

@@ -7,7 +7,9 @@
 // order of the container's set-up (runc's; see prepare in init_linux.go),
 // including when and where each kind of OCI hook runs. The kernel concerns
 // live in its subpackages: nsenter (namespace entry before the Go runtime
-// starts), rootfs, cgroups, security and seccomp; running one hook is
+// starts), rootfs, cgroups, security, seccomp, procattr (scheduling, I/O
+// priority, personality, memory policy, CPU affinity), lsm (AppArmor and
+// SELinux) and netdev (moving host interfaces in); running one hook is
 // hooks'.
 //
 // It must not know about containerd, ttrpc, events or stdio FIFOs: callers

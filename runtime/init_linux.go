@@ -71,13 +71,17 @@ func InitMain() {
 		os.Exit(1)
 	}
 
+	attrs, err := attrsFor(cfg, spec)
+	if err != nil {
+		fail(err)
+	}
 	// Seccomp (seccomp_init_linux.go): compiled first, so that a bad
 	// profile fails Create before anything is set up; loaded in prepare.
 	sc, err := compileSeccomp(cfg, spec, conn, dec)
 	if err != nil {
 		fail(err)
 	}
-	path, err := prepare(&initSync{enc: enc, dec: dec}, cfg, spec, proc, sc)
+	path, err := prepare(&initSync{enc: enc, dec: dec}, cfg, spec, proc, sc, attrs)
 	if err != nil {
 		fail(err)
 	}
@@ -100,15 +104,7 @@ func InitMain() {
 			}
 		}
 	}
-	// Seccomp with no_new_privs: as late as possible, after the
-	// startContainer hooks (as runc loads it), so that the filter covers
-	// as little of our own work as it can.
-	if proc.NoNewPrivileges {
-		if err := sc.load(); err != nil {
-			fail(err)
-		}
-	}
-	fail(execProcess(proc, path))
+	fail(execProcess(proc, path, attrs, sc))
 }
 
 // initSync is the init's end of the sync socket after the config.
@@ -184,15 +180,17 @@ func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
 //	read-only paths, masked paths            (rootfs.ProtectPaths)
 //	no_new_privs
 //	rlimits
+//	scheduler, I/O priority, memory policy, AppArmor exec profile
 //	seccomp, without no_new_privs            (it needs CAP_SYS_ADMIN then)
 //	user, groups, capabilities               (security.Finalize)
 //	cwd, executable lookup
 //	[ready; start; startContainer hooks: see InitMain]
+//	SELinux exec label, personality, final CPU affinity   (execProcess)
 //	seccomp, with no_new_privs: as late as possible, just before execve
 //
 // An exec process joins a finished container and does only the process
 // steps: console, oom_score_adj and everything from no_new_privs on.
-func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process, sc *initSeccomp) (string, error) {
+func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process, sc *initSeccomp, attrs containerAttrs) (string, error) {
 	if proc.OOMScoreAdj != nil {
 		if err := security.SetOOMScoreAdj(*proc.OOMScoreAdj); err != nil {
 			return "", err
@@ -221,6 +219,9 @@ func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process
 	if err := security.ApplyRlimits(proc.Rlimits); err != nil {
 		return "", err
 	}
+	if err := applyProcessAttrs(proc, attrs); err != nil {
+		return "", err
+	}
 	// Seccomp without no_new_privs: loading a filter then takes
 	// CAP_SYS_ADMIN, so it goes here, before Finalize drops capabilities,
 	// as runc does.
@@ -228,6 +229,9 @@ func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process
 		if err := sc.load(); err != nil {
 			return "", err
 		}
+	}
+	if err := applyProcessAttrs(proc, attrs); err != nil {
+		return "", err
 	}
 	cwd := proc.Cwd
 	if cwd == "" {
@@ -379,9 +383,20 @@ func checkExecutable(p string) error {
 // execProcess is the point of no return: every fd but stdio becomes
 // close-on-exec, so nothing of ours (a leaked directory fd is how
 // CVE-2024-21626 escaped) reaches the user's program.
-func execProcess(proc *specs.Process, path string) error {
+func execProcess(proc *specs.Process, path string, attrs containerAttrs, sc *initSeccomp) error {
 	if err := closeExtraFDs(); err != nil {
 		return err
+	}
+	if err := beforeExec(proc, attrs); err != nil {
+		return err
+	}
+	// Seccomp with no_new_privs: as late as possible, after the
+	// startContainer hooks (as runc loads it), so that the filter covers
+	// as little of our own work as it can.
+	if proc.NoNewPrivileges {
+		if err := sc.load(); err != nil {
+			return err
+		}
 	}
 	if err := syscall.Exec(path, proc.Args, proc.Env); err != nil {
 		return fmt.Errorf("exec %q: %w", path, err)

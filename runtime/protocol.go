@@ -80,6 +80,8 @@ type initConfig struct {
 	// Seccomp is the container's linux.seccomp, for an exec: the process
 	// spec has none, and an exec gets the container's filter.
 	Seccomp json.RawMessage `json:"seccomp,omitempty"`
+	// ContainerAttrs are the container's containerAttrs, for an exec.
+	ContainerAttrs json.RawMessage `json:"containerAttrs,omitempty"`
 }
 
 // readPidLine reads the constructor's report. It reads byte by byte so that

@@ -132,6 +132,8 @@ type spawnRequest struct {
 	runtimeHooks func(ctx context.Context, pid int) error
 	// agent is the seccomp agent of the process's profile, or nil.
 	agent *seccompAgent
+	// initialCPUs is process.execCPUAffinity.initial, if any.
+	initialCPUs *unix.CPUSet
 }
 
 // spawn starts the child, learns its pid from the constructor, sends its
@@ -173,7 +175,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		ExtraFiles: extra,
 		Dir:        "/",
 	}
-	ec, err := req.monitor.Start(cmd)
+	ec, err := startChild(req.monitor, cmd, req.initialCPUs)
 	childFile.Close()
 	if consoleChild != nil {
 		// Only the child may hold it now, so its death ends our read.

@@ -9,44 +9,35 @@ import (
 )
 
 // validate refuses what raind does not implement yet. Each of these is a
-// promise about the container (a security profile, a label); running
-// without it would be a silent downgrade.
+// promise about the container (a namespace, a cache allocation); running
+// without it would be a silent downgrade. Every refusal
+// names the spec field; TestEveryFieldImplementedOrRefused keeps the list
+// complete.
 func (v *specView) validate() error {
 	if err := v.Hooks.validate(); err != nil {
 		return err
 	}
 	if l := v.Linux; l != nil {
 		switch {
-		case l.MountLabel != "":
-			return fmt.Errorf("SELinux mount labels: %w", errdefs.ErrNotImplemented)
 		case present(l.IntelRdt):
-			return fmt.Errorf("intelRdt settings: %w", errdefs.ErrNotImplemented)
-		case present(l.Personality):
-			return fmt.Errorf("personality: %w", errdefs.ErrNotImplemented)
-		case len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0:
-			return fmt.Errorf("uid/gid mappings: %w", errdefs.ErrNotImplemented)
+			return fmt.Errorf("linux.intelRdt: %w", errdefs.ErrNotImplemented)
+		case len(l.UIDMappings) > 0:
+			return fmt.Errorf("linux.uidMappings (user namespaces): %w", errdefs.ErrNotImplemented)
+		case len(l.GIDMappings) > 0:
+			return fmt.Errorf("linux.gidMappings (user namespaces): %w", errdefs.ErrNotImplemented)
 		case len(l.TimeOffsets) > 0:
-			return fmt.Errorf("time offsets: %w", errdefs.ErrNotImplemented)
+			return fmt.Errorf("linux.timeOffsets (time namespaces): %w", errdefs.ErrNotImplemented)
 		}
+	}
+	if err := v.checkFields(); err != nil {
+		return err
 	}
 	return v.Process.validate()
 }
 
-// validate refuses process settings raind does not apply yet.
+// validate checks the process settings raind applies itself.
 func (p *processView) validate() error {
-	switch {
-	case p.ApparmorProfile != "":
-		return fmt.Errorf("AppArmor profile %q: %w", p.ApparmorProfile, errdefs.ErrNotImplemented)
-	case p.SelinuxLabel != "":
-		return fmt.Errorf("SELinux label: %w", errdefs.ErrNotImplemented)
-	case present(p.Scheduler):
-		return fmt.Errorf("scheduler settings: %w", errdefs.ErrNotImplemented)
-	case present(p.IOPriority):
-		return fmt.Errorf("I/O priority: %w", errdefs.ErrNotImplemented)
-	case present(p.ExecCPUAffinity):
-		return fmt.Errorf("exec CPU affinity: %w", errdefs.ErrNotImplemented)
-	}
-	return nil
+	return p.checkFields()
 }
 
 // SupportedHooks lists the kinds of OCI hooks raind runs, for the

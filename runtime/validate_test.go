@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -13,18 +14,12 @@ func TestValidateSpecRefusesUnsupported(t *testing.T) {
 		return &specs.Spec{Process: &specs.Process{Args: []string{"true"}}, Root: &specs.Root{Path: "rootfs"}, Linux: &specs.Linux{}}
 	}
 	cases := map[string]func(*specs.Spec){
-		"mountlbl":  func(s *specs.Spec) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" },
-		"intelrdt":  func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} },
-		"persona":   func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32} },
-		"apparmor":  func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" },
-		"selinux":   func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" },
-		"mappings":  func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
-		"gidmaps":   func(s *specs.Spec) { s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
-		"timeoffs":  func(s *specs.Spec) { s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}} },
-		"sched":     func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedOther} },
-		"ioprio":    func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE} },
-		"cpuaffin":  func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0"} },
-		"exec-only": func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "1"} },
+		"intelrdt": func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} },
+		"mappings": func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"gidmaps":  func(s *specs.Spec) { s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"timeoffs": func(s *specs.Spec) { s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}} },
+		// No SELinux on the test host: refused as runc refuses it.
+		"selinux": func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" },
 	}
 	for name, mutate := range cases {
 		s := base()
@@ -36,17 +31,137 @@ func TestValidateSpecRefusesUnsupported(t *testing.T) {
 	if _, err := NewConfig(base()); err != nil {
 		t.Errorf("plain spec refused: %v", err)
 	}
-	// Seccomp is implemented: the init compiles the profile.
-	withSeccomp := base()
-	withSeccomp.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
-	if _, err := NewConfig(withSeccomp); err != nil {
-		t.Errorf("seccomp profile refused: %v", err)
-	}
 	empty := base()
 	empty.Hooks = &specs.Hooks{}
 	if _, err := NewConfig(empty); err != nil {
 		t.Errorf("empty hooks refused: %v", err)
 	}
+}
+
+// TestValidateFieldValues: each field raind applies is accepted with a
+// good value and refused, by name, with a bad one, for an init and (for
+// process fields) an exec.
+func TestValidateFieldValues(t *testing.T) {
+	netns := []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}}
+	good := map[string]func(*specs.Spec){
+		"sched idle":  func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedIdle} },
+		"sched fifo":  func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedFIFO, Priority: 10} },
+		"sched nice":  func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedOther, Nice: 19} },
+		"ioprio":      func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE} },
+		"affinity":    func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0", Final: "0-1,3"} },
+		"personality": func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32} },
+		"persona flags": func(s *specs.Spec) {
+			s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux, Flags: []specs.LinuxPersonalityFlag{"ADDR_NO_RANDOMIZE"}}
+		},
+		"mempolicy":      func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"} },
+		"mempolicy dflt": func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolDefault} },
+		"apparmor":       func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" },
+		"mountlabel":     func(s *specs.Spec) { s.Linux.MountLabel = "system_u:object_r:container_file_t:s0" },
+		"netdev": func(s *specs.Spec) {
+			s.Linux.Namespaces = netns
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {}, "dummy0": {Name: "net%d"}}
+		},
+	}
+	bad := map[string]struct {
+		field string
+		set   func(*specs.Spec)
+	}{
+		"policy":     {"process.scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_FAST"} }},
+		"no policy":  {"process.scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{} }},
+		"nice":       {"process.scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedOther, Nice: 20} }},
+		"prio other": {"process.scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedOther, Priority: 1} }},
+		"deadline":   {"process.scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedRR, Runtime: 1} }},
+		"sched flag": {"process.scheduler", func(s *specs.Spec) {
+			s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedRR, Flags: []specs.LinuxSchedulerFlag{"SCHED_FLAG_X"}}
+		}},
+		"io class": {"process.ioPriority", func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{Class: "IOPRIO_CLASS_NONE"} }},
+		"io prio": {"process.ioPriority", func(s *specs.Spec) {
+			s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 8}
+		}},
+		"aff syntax":   {"process.execCPUAffinity.initial", func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Initial: "0-"} }},
+		"aff backward": {"process.execCPUAffinity.final", func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "3-1"} }},
+		"aff huge":     {"process.execCPUAffinity.final", func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "99999"} }},
+		"domain":       {"linux.personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "BSD"} }},
+		"persona flag": {"linux.personality", func(s *specs.Spec) {
+			s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux, Flags: []specs.LinuxPersonalityFlag{"FAST"}}
+		}},
+		"mpol mode":  {"linux.memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_ANY"} }},
+		"mpol nodes": {"linux.memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind} }},
+		"mpol local": {"linux.memoryPolicy", func(s *specs.Spec) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolLocal, Nodes: "0"}
+		}},
+		"mpol flag": {"linux.memoryPolicy", func(s *specs.Spec) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0", Flags: []specs.MemoryPolicyFlagType{"MPOL_F_X"}}
+		}},
+		"mpol list":   {"linux.memoryPolicy.nodes", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "a"} }},
+		"netdev nons": {"linux.netDevices", func(s *specs.Spec) { s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {}} }},
+		"netdev name": {"linux.netDevices", func(s *specs.Spec) {
+			s.Linux.Namespaces = netns
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {Name: "a/b"}}
+		}},
+		"netdev long": {"linux.netDevices", func(s *specs.Spec) {
+			s.Linux.Namespaces = netns
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"averyveryverylongname": {}}
+		}},
+		"netdev dup": {"linux.netDevices", func(s *specs.Spec) {
+			s.Linux.Namespaces = netns
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth1": {Name: "x"}, "eth2": {Name: "x"}}
+		}},
+	}
+	for name, set := range good {
+		s := allowlistBase()
+		set(s)
+		if _, err := NewConfig(s); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := NewProcessConfig(s.Process); err != nil {
+			t.Errorf("exec %s: %v", name, err)
+		}
+	}
+	for name, c := range bad {
+		s := allowlistBase()
+		c.set(s)
+		_, err := NewConfig(s)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s: %v, want InvalidArgument naming %s", name, err, c.field)
+		}
+		if strings.HasPrefix(c.field, "process.") {
+			if _, err := NewProcessConfig(s.Process); !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Errorf("exec %s: %v, want InvalidArgument", name, err)
+			}
+		}
+	}
+}
+
+// TestParseConfigNeverPanics: wrong JSON types in the fields the creating
+// side decodes are InvalidArgument.
+func TestParseConfigNeverPanics(t *testing.T) {
+	base := `{"process":{"args":["true"]%s},"root":{"path":"r"},"linux":{"namespaces":[{"type":"mount"}]%s}}`
+	for _, c := range []struct{ proc, linux string }{
+		{`,"scheduler":7`, ``},
+		{`,"scheduler":{"policy":1}`, ``},
+		{`,"ioPriority":"x"`, ``},
+		{`,"execCPUAffinity":[1]`, ``},
+		{`,"execCPUAffinity":{"initial":",,,"}`, ``},
+		{``, `,"personality":{"domain":3}`},
+		{``, `,"memoryPolicy":{"mode":"MPOL_BIND","nodes":"1-0"}`},
+		{``, `,"netDevices":{"":{}}`},
+		{``, `,"netDevices":[1]`},
+	} {
+		doc := []byte(strings.Replace(strings.Replace(base, "%s", c.proc, 1), "%s", c.linux, 1))
+		if _, err := ParseConfig(doc); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s: %v, want InvalidArgument", doc, err)
+		}
+	}
+}
+
+// FuzzParseConfig: no document makes ParseConfig panic.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{"process":{"args":["true"],"scheduler":{"policy":"SCHED_RR","priority":1},"execCPUAffinity":{"initial":"0-1,3"}},"root":{"path":"r"},"linux":{"namespaces":[{"type":"mount"},{"type":"network"}],"netDevices":{"eth1":{"name":"e%d"}},"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"},"personality":{"domain":"LINUX32"}},"mounts":[{"destination":"/d","uidMappings":[]}]}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		_, _ = ParseConfig(doc)
+		_, _ = ParseProcess(doc)
+	})
 }
 
 // Hooks are run, not refused; a hook the runtime-spec forbids is refused
@@ -80,24 +195,5 @@ func TestValidateHooks(t *testing.T) {
 		if _, err := NewConfig(&bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%s: %v", name, err)
 		}
-	}
-}
-
-func TestValidateProcessRefusesUnsupported(t *testing.T) {
-	cases := map[string]func(*specs.Process){
-		"apparmor": func(p *specs.Process) { p.ApparmorProfile = "docker-default" },
-		"selinux":  func(p *specs.Process) { p.SelinuxLabel = "system_u:system_r:container_t:s0" },
-		"sched":    func(p *specs.Process) { p.Scheduler = &specs.Scheduler{Policy: specs.SchedOther} },
-		"ioprio":   func(p *specs.Process) { p.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE} },
-	}
-	for name, mutate := range cases {
-		p := &specs.Process{Args: []string{"true"}}
-		mutate(p)
-		if _, err := NewProcessConfig(p); !errors.Is(err, errdefs.ErrNotImplemented) {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-	if _, err := NewProcessConfig(&specs.Process{Args: []string{"true"}, Terminal: true}); err != nil {
-		t.Errorf("plain process refused: %v", err)
 	}
 }

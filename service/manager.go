@@ -21,7 +21,6 @@ import (
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -31,7 +30,6 @@ import (
 	"github.com/raind/raind/runtime/cgroups"
 	"github.com/raind/raind/runtime/mount"
 	taskapi "github.com/raind/raind/service/taskv3"
-	"github.com/raind/raind/runtime/seccomp"
 )
 
 // Version is raind's version. The linker sets it (-X, see the Makefile),
@@ -288,34 +286,7 @@ func writePidFile(path string, pid int) error {
 }
 
 // Features lists the runtime-spec features raind implements today.
-func Features() *features.Features {
-	yes := true
-	no := false
-	return &features.Features{
-		OCIVersionMin: "1.0.0",
-		OCIVersionMax: specs.Version,
-		Hooks:         runtime.SupportedHooks(),
-		MountOptions: []string{
-			"ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-			"sync", "async", "dirsync", "remount", "mand", "nomand",
-			"atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
-			"strictatime", "nostrictatime", "bind", "rbind",
-			"private", "rprivate", "shared", "rshared", "slave", "rslave",
-			"unbindable", "runbindable",
-		},
-		Linux: &features.Linux{
-			Namespaces: []string{
-				string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.MountNamespace),
-				string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.CgroupNamespace),
-			},
-			Capabilities: nil,
-			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no},
-			Seccomp:      seccomp.Features(),
-			Apparmor:     &features.Apparmor{Enabled: &no},
-			Selinux:      &features.Selinux{Enabled: &no},
-		},
-	}
-}
+func Features() *features.Features { return runtime.Features() }
 
 // withoutEnv returns env without the entries for key.
 func withoutEnv(env []string, key string) []string {

@@ -109,12 +109,24 @@ func mountOne(m Mount, o options, point string) (created bool, err error) {
 			return created, newError("remount bind", m, point, err)
 		}
 	}
+	if o.recursiveRO {
+		if err := recursiveReadonly(point); err != nil {
+			return created, newError("make recursively read-only", m, point, err)
+		}
+	}
 	for _, p := range o.propagation {
 		if err := unix.Mount("", point, "", p, ""); err != nil {
 			return created, newError("set propagation of", m, point, err)
 		}
 	}
 	return created, nil
+}
+
+// recursiveReadonly applies "rro": the mount at point and every mount below
+// it become read-only (mount_setattr(2), Linux 5.12).
+func recursiveReadonly(point string) error {
+	return unix.MountSetattr(unix.AT_FDCWD, point, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW,
+		&unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 }
 
 // stNoSymfollow is statfs's ST_NOSYMFOLLOW (Linux 5.10), missing from x/sys.

@@ -19,6 +19,9 @@ type options struct {
 	propagation []uintptr
 	// data is everything the VFS does not know, for the filesystem to parse.
 	data []string
+	// recursiveRO ("rro") makes the mount and every mount below it
+	// read-only with mount_setattr(2); MS_RDONLY reaches the top mount only.
+	recursiveRO bool
 }
 
 // perMountFlags are the flags a bind mount ignores on its first call and only
@@ -131,6 +134,10 @@ func parseOptions(opts []string) (options, error) {
 		}
 		if p, ok := propagationOption(s); ok {
 			o.propagation = append(o.propagation, p)
+			continue
+		}
+		if s == "rro" {
+			o.recursiveRO = true
 			continue
 		}
 		o.data = append(o.data, s)

@@ -68,8 +68,9 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	}
 	devMounted := false
 	ptsMounted := false
+	label := mountLabel(spec)
 	for _, m := range spec.Mounts {
-		if err := mountOne(sys, rootfs, m); err != nil {
+		if err := mountOne(sys, rootfs, m, label); err != nil {
 			return err
 		}
 		switch filepath.Clean(m.Destination) {
@@ -125,8 +126,9 @@ func ProtectPaths(sys Syscalls, spec *specs.Spec) error {
 			return err
 		}
 	}
+	label := mountLabel(spec)
 	for _, p := range spec.Linux.MaskedPaths {
-		if err := maskPath(sys, inRoot(sys, p)); err != nil {
+		if err := maskPath(sys, inRoot(sys, p), label); err != nil {
 			return err
 		}
 	}
@@ -175,7 +177,7 @@ func inRoot(sys Syscalls, p string) string {
 	return r
 }
 
-func mountOne(sys Syscalls, rootfs string, m specs.Mount) error {
+func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string) error {
 	fail := func(err error) error {
 		return fmt.Errorf("mount %s (type %q, source %q): %w", m.Destination, m.Type, m.Source, err)
 	}
@@ -203,11 +205,26 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount) error {
 				err = sys.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|opts.Flags, "")
 			}
 		}
+	case "tmpfs":
+		err = labelHint(sys.Mount(m.Source, dest, m.Type, opts.Flags, labelData(opts.Data, label)), label)
+	case "mqueue":
+		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
+		if err == nil {
+			err = labelFile(dest, label)
+		}
 	default:
 		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
 	}
 	if err != nil {
 		return fail(err)
+	}
+	if opts.RecursiveReadonly {
+		// On a filesystem of its own (a tmpfs, say) nothing is mounted
+		// below yet, so rro is plain read-only; ignoring it would leave
+		// the mount writable.
+		if err := sys.RecursiveReadonly(dest); err != nil {
+			return fail(fmt.Errorf("recursive read-only: %w", err))
+		}
 	}
 	for _, p := range opts.Propagation {
 		if err := sys.Mount("", dest, "", p, ""); err != nil {
@@ -327,7 +344,7 @@ func switchRoot(sys Syscalls, rootfs string, noPivot bool) error {
 	return sys.Chdir("/")
 }
 
-func maskPath(sys Syscalls, p string) error {
+func maskPath(sys Syscalls, p, label string) error {
 	fi, err := sys.Stat(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -336,7 +353,7 @@ func maskPath(sys Syscalls, p string) error {
 		return fmt.Errorf("mask %s: %w", p, err)
 	}
 	if fi.IsDir() {
-		err = sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "")
+		err = labelHint(sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, labelData("", label)), label)
 	} else {
 		err = sys.Mount("/dev/null", p, "", unix.MS_BIND, "")
 	}
