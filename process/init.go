@@ -33,9 +33,6 @@ type InitConfig struct {
 	// NoPivot switches the root with MS_MOVE and chroot (the runc
 	// options' no_pivot_root).
 	NoPivot bool
-	// NoNewKeyring keeps the shim's session keyring for the container
-	// instead of a new one (the runc options' no_new_keyring).
-	NoNewKeyring bool
 	// Epoller returns the epoller that drives the shim's terminal relays;
 	// it is called only for a process with a terminal.
 	Epoller func() (*console.Epoller, error)

@@ -26,6 +26,9 @@ func TestMountLabelAndRro(t *testing.T) {
 	if err := Setup(f, spec, root, Options{}); err != nil {
 		t.Fatal(err)
 	}
+	if err := ProtectPaths(f, spec); err != nil {
+		t.Fatal(err)
+	}
 	ctx := `context="system_u:object_r:container_file_t:s0"`
 	f.has(t, fmt.Sprintf("mount tmpfs %s/dev tmpfs %#x mode=755,size=65536k,%s", root, unix.MS_NOSUID|unix.MS_STRICTATIME, ctx))
 	f.has(t, fmt.Sprintf("mount tmpfs %s/scratch tmpfs 0x0 size=1m,%s", root, ctx))

@@ -69,8 +69,14 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	devMounted := false
 	ptsMounted := false
 	label := mountLabel(spec)
+	cgroupNS := false
+	if spec.Linux != nil {
+		for _, ns := range spec.Linux.Namespaces {
+			cgroupNS = cgroupNS || ns.Type == specs.CgroupNamespace
+		}
+	}
 	for _, m := range spec.Mounts {
-		if err := mountOne(sys, rootfs, m, label); err != nil {
+		if err := mountOne(sys, rootfs, m, label, cgroupNS); err != nil {
 			return err
 		}
 		switch filepath.Clean(m.Destination) {
@@ -177,7 +183,7 @@ func inRoot(sys Syscalls, p string) string {
 	return r
 }
 
-func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string) error {
+func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS bool) error {
 	fail := func(err error) error {
 		return fmt.Errorf("mount %s (type %q, source %q): %w", m.Destination, m.Type, m.Source, err)
 	}
@@ -194,7 +200,7 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string) error {
 	}
 	switch m.Type {
 	case "cgroup", "cgroup2":
-		err = mountCgroups(sys, dest, opts.Flags)
+		err = mountCgroups(sys, dest, opts.Flags, cgroupNS)
 	case "sysfs":
 		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
 		if errors.Is(err, unix.EPERM) {
@@ -279,14 +285,14 @@ func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, f
 // mountCgroups gives the container the host's cgroup layout: cgroup2 on a
 // unified host; on v1 a tmpfs with each hierarchy mounted inside. Inside
 // a cgroup namespace each mount shows the container's own cgroup as root.
-func mountCgroups(sys Syscalls, dest string, flags uintptr) error {
+func mountCgroups(sys Syscalls, dest string, flags uintptr, cgroupNS bool) error {
 	hs, err := sys.CgroupHierarchies()
 	if err != nil {
 		return fmt.Errorf("list cgroup hierarchies: %w", err)
 	}
 	for _, h := range hs {
 		if h.Name == "" && h.Type == "cgroup2" {
-			return sys.Mount("cgroup2", dest, "cgroup2", flags, "")
+			return mountHierarchy(sys, h, dest, flags, cgroupNS)
 		}
 	}
 	fsFlags := flags &^ unix.MS_RDONLY
@@ -301,7 +307,7 @@ func mountCgroups(sys Syscalls, dest string, flags uintptr) error {
 		if err := sys.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		if err := sys.Mount("cgroup", d, h.Type, flags, h.Options); err != nil {
+		if err := mountHierarchy(sys, h, d, flags, cgroupNS); err != nil {
 			return fmt.Errorf("cgroup hierarchy %s: %w", h.Name, err)
 		}
 	}
@@ -309,6 +315,23 @@ func mountCgroups(sys Syscalls, dest string, flags uintptr) error {
 		return sys.Mount("", dest, "", fsFlags|unix.MS_REMOUNT|unix.MS_RDONLY, "mode=755")
 	}
 	return nil
+}
+
+// mountHierarchy mounts one hierarchy at d. In a cgroup namespace a new
+// mount shows the namespace's root, the container's own cgroup. Without
+// one it would show the host's whole tree, and the container would read
+// the root's limits as its own: so, as runc does, the container's own
+// cgroup directory is bind-mounted there instead.
+func mountHierarchy(sys Syscalls, h Hierarchy, d string, flags uintptr, cgroupNS bool) error {
+	rel, within := strings.CutPrefix(h.Path, strings.TrimSuffix(h.Root, "/"))
+	if cgroupNS || h.Path == "" || h.Mountpoint == "" || !within {
+		return sys.Mount(h.Type, d, h.Type, flags, h.Options)
+	}
+	src := filepath.Join(h.Mountpoint, rel)
+	if err := sys.Mount(src, d, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return sys.Mount("", d, "", flags|unix.MS_BIND|unix.MS_REMOUNT, "")
 }
 
 // switchRoot makes rootfs the root. pivot_root(".", ".") stacks the old
@@ -319,8 +342,21 @@ func switchRoot(sys Syscalls, rootfs string, noPivot bool) error {
 		return fmt.Errorf("chdir to rootfs: %w", err)
 	}
 	if !noPivot {
-		err := sys.PivotRoot(".", ".")
+		// The old root, to stand in after pivot_root: "." must name it,
+		// not the new root under it, when it is made a slave below, or
+		// every mount of the container would become a slave too and an
+		// rshared root (a Bidirectional volume) would stop propagating
+		// to the host. runc does the same.
+		oldRoot, err := sys.OpenDir("/")
+		if err != nil {
+			return fmt.Errorf("open old root: %w", err)
+		}
+		defer sys.CloseFD(oldRoot)
+		err = sys.PivotRoot(".", ".")
 		if err == nil {
+			if err := sys.Fchdir(oldRoot); err != nil {
+				return fmt.Errorf("chdir to old root: %w", err)
+			}
 			if err := sys.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 				return fmt.Errorf("make old root slave: %w", err)
 			}

@@ -61,6 +61,11 @@ func (f *fakeFS) PivotRoot(n, o string) error {
 }
 func (f *fakeFS) Chroot(p string) error { return f.rec("chroot %s", p) }
 func (f *fakeFS) Chdir(p string) error  { return f.rec("chdir %s", p) }
+func (f *fakeFS) OpenDir(p string) (int, error) {
+	return 100, f.rec("open %s", p)
+}
+func (f *fakeFS) Fchdir(fd int) error  { return f.rec("fchdir %d", fd) }
+func (f *fakeFS) CloseFD(fd int) error { return f.rec("close %d", fd) }
 func (f *fakeFS) Mknod(p string, mode uint32, dev int) error {
 	return f.rec("mknod %s %o %d:%d", p, mode&0o7777, unix.Major(uint64(dev)), unix.Minor(uint64(dev)))
 }
@@ -185,6 +190,9 @@ func TestSetupSequence(t *testing.T) {
 		f.has(t, fmt.Sprintf("symlink pts/ptmx %s/dev/ptmx", root)),
 		f.has(t, "before switch"),
 		f.has(t, "pivot . ."),
+		// The old root is what "." names when it is made a slave.
+		f.has(t, "fchdir 100"),
+		f.has(t, fmt.Sprintf("mount  .  %#x ", unix.MS_SLAVE|unix.MS_REC)),
 		f.has(t, fmt.Sprintf("umount . %d", unix.MNT_DETACH)),
 		f.has(t, "after switch"),
 		f.has(t, fmt.Sprintf("mount  /  %#x ", unix.MS_NOSUID|unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY)),
@@ -465,7 +473,7 @@ func TestCgroupMountV1(t *testing.T) {
 	}
 	f.has(t, fmt.Sprintf("mount tmpfs %s/sys/fs/cgroup tmpfs %#x mode=755", root, unix.MS_NOSUID))
 	f.has(t, fmt.Sprintf("mount cgroup %s/sys/fs/cgroup/memory cgroup %#x memory", root, unix.MS_NOSUID|unix.MS_RDONLY))
-	f.has(t, fmt.Sprintf("mount cgroup %s/sys/fs/cgroup/unified cgroup2 %#x ", root, unix.MS_NOSUID|unix.MS_RDONLY))
+	f.has(t, fmt.Sprintf("mount cgroup2 %s/sys/fs/cgroup/unified cgroup2 %#x ", root, unix.MS_NOSUID|unix.MS_RDONLY))
 	f.has(t, fmt.Sprintf("mount  %s/sys/fs/cgroup  %#x mode=755", root, unix.MS_NOSUID|unix.MS_REMOUNT|unix.MS_RDONLY))
 	f2 := newFake()
 	f2.hs = []Hierarchy{{Name: "", Type: "cgroup2"}}
@@ -473,6 +481,53 @@ func TestCgroupMountV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	f2.has(t, fmt.Sprintf("mount cgroup2 %s/sys/fs/cgroup cgroup2 %#x ", root, unix.MS_NOSUID|unix.MS_RDONLY))
+}
+
+// TestCgroupMountOwnCgroup: without a cgroup namespace a new cgroup mount
+// would show the host's root cgroup, whose limits are not the
+// container's: its own cgroup directory is bound there instead. With a
+// cgroup namespace the new mount already shows it.
+func TestCgroupMountOwnCgroup(t *testing.T) {
+	hs := []Hierarchy{
+		{Name: "memory", Type: "cgroup", Options: "memory", Mountpoint: "/sys/fs/cgroup/memory", Root: "/", Path: "/raind/c1"},
+		{Name: "pids", Type: "cgroup", Options: "pids", Mountpoint: "/sys/fs/cgroup/pids", Root: "/", Path: "/raind/c1"},
+	}
+	mnt := specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid"}}
+	root := t.TempDir()
+	f := newFake()
+	f.hs = hs
+	if err := Setup(f, &specs.Spec{Root: &specs.Root{}, Mounts: []specs.Mount{mnt}}, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"memory", "pids"} {
+		f.has(t, fmt.Sprintf("mount /sys/fs/cgroup/%s/raind/c1 %s/sys/fs/cgroup/%s  %#x ", c, root, c, unix.MS_BIND|unix.MS_REC))
+		f.has(t, fmt.Sprintf("mount  %s/sys/fs/cgroup/%s  %#x ", root, c, unix.MS_NOSUID|unix.MS_RDONLY|unix.MS_BIND|unix.MS_REMOUNT))
+	}
+	f2 := newFake()
+	f2.hs = hs
+	spec := &specs.Spec{Root: &specs.Root{}, Mounts: []specs.Mount{mnt}, Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.CgroupNamespace}}}}
+	if err := Setup(f2, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f2.has(t, fmt.Sprintf("mount cgroup %s/sys/fs/cgroup/memory cgroup %#x memory", root, unix.MS_NOSUID|unix.MS_RDONLY))
+}
+
+func TestCgroupPathIn(t *testing.T) {
+	own := "12:pids:/raind/c1\n11:cpu,cpuacct:/raind/c2\n1:name=systemd:/sys\n0::/u\n"
+	for _, tc := range []struct {
+		h    Hierarchy
+		want string
+	}{
+		{Hierarchy{Type: "cgroup", Options: "pids"}, "/raind/c1"},
+		{Hierarchy{Type: "cgroup", Options: "cpu,cpuacct"}, "/raind/c2"},
+		{Hierarchy{Type: "cgroup", Options: "xattr,name=systemd"}, "/sys"},
+		{Hierarchy{Type: "cgroup2"}, "/u"},
+		{Hierarchy{Type: "cgroup", Options: "memory"}, ""},
+	} {
+		if got := cgroupPathIn(own, tc.h); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.h, got, tc.want)
+		}
+	}
 }
 
 func TestParseMountOptions(t *testing.T) {

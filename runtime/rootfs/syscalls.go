@@ -21,6 +21,11 @@ type Hierarchy struct {
 	// Type is "cgroup" or "cgroup2"; Options are its controller options.
 	Type    string
 	Options string
+	// Mountpoint is where the hierarchy is mounted in this mount
+	// namespace, Root the directory of the hierarchy mounted there, and
+	// Path this process's cgroup in it (from /proc/self/cgroup; empty if
+	// unknown).
+	Mountpoint, Root, Path string
 }
 
 // Syscalls is the thin kernel interface rootfs uses, so that the logic can
@@ -33,6 +38,11 @@ type Syscalls interface {
 	PivotRoot(newRoot, putOld string) error
 	Chroot(path string) error
 	Chdir(path string) error
+	// OpenDir opens a directory for Fchdir; Fchdir and CloseFD use and
+	// release what it returned.
+	OpenDir(path string) (int, error)
+	Fchdir(fd int) error
+	CloseFD(fd int) error
 	Mknod(path string, mode uint32, dev int) error
 	MkdirAll(path string, perm os.FileMode) error
 	// CreateFile makes an empty regular file to bind a file over.
@@ -212,10 +222,15 @@ func openOrCreateFile(dirfd int, name string) (int, error) {
 	}
 	return fd, nil
 }
-func (linux) Unmount(target string, flags int) error        { return unix.Unmount(target, flags) }
-func (linux) PivotRoot(newRoot, putOld string) error        { return unix.PivotRoot(newRoot, putOld) }
-func (linux) Chroot(path string) error                      { return unix.Chroot(path) }
-func (linux) Chdir(path string) error                       { return unix.Chdir(path) }
+func (linux) Unmount(target string, flags int) error { return unix.Unmount(target, flags) }
+func (linux) PivotRoot(newRoot, putOld string) error { return unix.PivotRoot(newRoot, putOld) }
+func (linux) Chroot(path string) error               { return unix.Chroot(path) }
+func (linux) Chdir(path string) error                { return unix.Chdir(path) }
+func (linux) Fchdir(fd int) error                    { return unix.Fchdir(fd) }
+func (linux) CloseFD(fd int) error                   { return unix.Close(fd) }
+func (linux) OpenDir(path string) (int, error) {
+	return unix.Open(path, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
 func (linux) Mknod(path string, mode uint32, dev int) error { return unix.Mknod(path, mode, dev) }
 func (linux) MkdirAll(path string, perm os.FileMode) error  { return os.MkdirAll(path, perm) }
 func (linux) Symlink(oldname, newname string) error         { return os.Symlink(oldname, newname) }
@@ -261,7 +276,50 @@ func (linux) CgroupHierarchies() ([]Hierarchy, error) {
 			hs = append(hs, h)
 		}
 	}
-	return hs, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	for i := range hs {
+		hs[i].Path = cgroupPathIn(string(own), hs[i])
+	}
+	return hs, nil
+}
+
+// cgroupPathIn finds h's line in a /proc/<pid>/cgroup text: the v2 line
+// ("0::/path") for a cgroup2, else the line whose controllers (or
+// name=) are all among h's options.
+func cgroupPathIn(procCgroup string, h Hierarchy) string {
+	opts := map[string]bool{}
+	for _, o := range strings.Split(h.Options, ",") {
+		opts[o] = true
+	}
+	for _, line := range strings.Split(procCgroup, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if h.Type == "cgroup2" {
+			if parts[0] == "0" && parts[1] == "" {
+				return parts[2]
+			}
+			continue
+		}
+		if parts[1] == "" {
+			continue
+		}
+		all := true
+		for _, c := range strings.Split(parts[1], ",") {
+			all = all && opts[c]
+		}
+		if all {
+			return parts[2]
+		}
+	}
+	return ""
 }
 
 // parseCgroupMountinfo reads one mountinfo line: the mount point is field 5,
@@ -296,7 +354,7 @@ func parseCgroupMountinfo(line string) (Hierarchy, bool) {
 	if typ == "cgroup2" {
 		opts = nil
 	}
-	return Hierarchy{Name: name, Type: typ, Options: strings.Join(opts, ",")}, true
+	return Hierarchy{Name: name, Type: typ, Options: strings.Join(opts, ","), Mountpoint: mp, Root: fields[3]}, true
 }
 
 func wrap(op, path string, err error) error {
