@@ -75,6 +75,7 @@ func fromRuncOptions(o *runcoptions.Options) (taskOptions, error) {
 		return refuse("criu_image_path/criu_work_path", "checkpoint and restore", errdefs.ErrNotImplemented)
 	case o.SystemdCgroup:
 		return refuse("systemd_cgroup", "the systemd cgroup driver", errdefs.ErrNotImplemented)
+	//lint:ignore SA1019 deprecated, but a client may still set them, and raind must not act as if it honoured them
 	case o.TaskApiAddress != "" || o.TaskApiVersion != 0:
 		return refuse("task_api_address/task_api_version", "raind serves the task API v3 on its own socket", errdefs.ErrInvalidArgument)
 	}

@@ -48,6 +48,7 @@ func TestParseTaskOptions(t *testing.T) {
 		{&runcoptions.Options{CriuImagePath: "/i"}, "criu_image_path", errdefs.ErrNotImplemented},
 		{&runcoptions.Options{CriuWorkPath: "/w"}, "criu_work_path", errdefs.ErrNotImplemented},
 		{&runcoptions.Options{SystemdCgroup: true}, "systemd_cgroup", errdefs.ErrNotImplemented},
+		//lint:ignore SA1019 deprecated, but still refused when set
 		{&runcoptions.Options{TaskApiAddress: "ttrpc+unix:///x"}, "task_api_address", errdefs.ErrInvalidArgument},
 		{&runtimeoptions.Options{ConfigPath: "/etc/raind.toml"}, "config_path", errdefs.ErrInvalidArgument},
 		{&runcoptions.CheckpointOptions{}, "containerd.runc.v1.CheckpointOptions", errdefs.ErrInvalidArgument},
