@@ -91,9 +91,6 @@ disabled_plugins = []
 [plugins."io.containerd.cri.v1.images".pinned_images]
   sandbox = "registry.k8s.io/pause:raind"
 
-# nerdctl's --restart=always: check every second rather than ten.
-[plugins."io.containerd.monitor.container.v1.restart"]
-  interval = "1s"
 EOF
   mkdir -p "$DIR/cni/net.d"
   # CRI's pod network: a bridge of its own on this host, pods in a

@@ -430,7 +430,9 @@ func TestNerdctlInit(t *testing.T) {
 
 // TestNerdctlRestartAlways kills a --restart=always container's process
 // from the host and waits for containerd's restart monitor to start it
-// again through raind.
+// again through raind. The monitor looks every 10 s (its default: a
+// shorter interval races nerdctl's own first start of the task, whose
+// bundle the monitor then creates first).
 func TestNerdctlRestartAlways(t *testing.T) {
 	setupNerdctl(t)
 	host := t.TempDir()
