@@ -1,5 +1,5 @@
 # raind: containerd-shim-raind-v2
-#   make build        the shim, into bin/ (cgo: it has a C constructor)
+#   make build        the shim and its container init, into bin/ (cgo: they have a C constructor)
 #   make install      into $(DESTDIR)$(PREFIX)/bin, where containerd finds it on PATH
 #   make test         install-deps, lint, unit tests with -race, integration tests (as root)
 #   make unit | integration | demo | lint | deps | clean
@@ -36,6 +36,9 @@ MULTIARCH = $(shell gcc -print-multiarch)
 # allocator and scheduler keep their inlining.
 GCFLAGS := -gcflags=all=-l -gcflags=runtime=
 SHIM := bin/containerd-shim-raind-v2
+# The container init, installed beside the shim, which runs it for every
+# container and exec (service/initbinary.go).
+INIT := bin/raind-init
 INTEGRATION_TIMEOUT ?= 40m
 # Pinned, so that a new staticcheck release cannot turn main red by itself.
 STATICCHECK_VERSION := v0.8.2
@@ -61,9 +64,13 @@ build:
 	CC=$(SHIM_CC) CGO_ENABLED=1 \
 	$(if $(findstring musl-gcc,$(SHIM_CC)),CGO_CFLAGS="-g -O2 -I$(CURDIR)/$(MUSL_SECCOMP)/include" CGO_LDFLAGS="-g -O2 -L$(CURDIR)/$(MUSL_SECCOMP)/lib") \
 	$(GO) build -trimpath $(GCFLAGS) -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(SHIM) ./cmd/containerd-shim-raind-v2
+	CC=$(SHIM_CC) CGO_ENABLED=1 \
+	$(if $(findstring musl-gcc,$(SHIM_CC)),CGO_CFLAGS="-g -O2 -I$(CURDIR)/$(MUSL_SECCOMP)/include" CGO_LDFLAGS="-g -O2 -L$(CURDIR)/$(MUSL_SECCOMP)/lib") \
+	$(GO) build -trimpath $(GCFLAGS) -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(INIT) ./cmd/raind-init
 
 install: build
 	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-raind-v2
+	install -D -m 0755 $(INIT) $(DESTDIR)$(PREFIX)/bin/raind-init
 
 deps:
 	hack/install-deps.sh >/dev/null

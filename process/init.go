@@ -33,6 +33,8 @@ type InitConfig struct {
 	// NoPivot switches the root with MS_MOVE and chroot (the runc
 	// options' no_pivot_root).
 	NoPivot bool
+	// Init is the container init binary; empty re-executes this one.
+	Init string
 	// Epoller returns the epoller that drives the shim's terminal relays;
 	// it is called only for a process with a terminal.
 	Epoller func() (*console.Epoller, error)
@@ -84,6 +86,8 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 		Stdio:   runtime.Stdio{In: in, Out: out, Err: errf},
 		Monitor: cfg.Monitor,
 		NoPivot: cfg.NoPivot,
+		Cgroups: Cgroups(),
+		Self:    cfg.Init,
 	})
 	p.io.CloseProcessSide()
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/raind/raind/runtime/cgroups"
 	"github.com/raind/raind/runtime/hooks"
 	"github.com/raind/raind/runtime/nsenter"
 )
@@ -34,6 +33,8 @@ type CreateOpts struct {
 	NoPivot bool
 	// Self is the binary to re-execute; empty means /proc/self/exe.
 	Self string
+	// Cgroups makes the container's cgroup (see Cgroups).
+	Cgroups Cgroups
 }
 
 // Container is a created container: its init process, blocked before
@@ -47,7 +48,8 @@ type Container struct {
 	ownPidNS bool
 	self     string
 	monitor  Monitor
-	cgroup   cgroups.Manager
+	cgroup   Cgroup
+	cgroups  Cgroups
 	init     *Process
 	// bundle, annotations and the runtime's later hooks are what
 	// poststart and poststop need.
@@ -118,7 +120,11 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	cgPath := cfg.cgroupPath(opts.ID)
-	c.cgroup, err = cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
+	if opts.Cgroups.New == nil {
+		return nil, fmt.Errorf("create container %s: no cgroup driver: %w", opts.ID, errdefs.ErrInvalidArgument)
+	}
+	c.cgroups = opts.Cgroups
+	c.cgroup, err = opts.Cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", cgPath, err)
 	}
@@ -168,7 +174,7 @@ func (c *Container) ID() string { return c.id }
 func (c *Container) Init() *Process { return c.init }
 
 // Cgroup returns the container's cgroup.
-func (c *Container) Cgroup() cgroups.Manager { return c.cgroup }
+func (c *Container) Cgroup() Cgroup { return c.cgroup }
 
 // Start lets the init run the user's program (after the startContainer
 // hooks, which the init runs). It returns once execve has happened and the
@@ -252,7 +258,7 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 // KillAll sends sig to every process of the container, through its cgroup
 // so that processes outside init's pid namespace are reached too.
 func (c *Container) KillAll(sig syscall.Signal) error {
-	return cgroups.KillAll(c.cgroup, sig, 0)
+	return c.cgroups.KillAll(c.cgroup, sig, 0)
 }
 
 // Destroy kills whatever is left of the container and removes its cgroup,
@@ -271,7 +277,7 @@ func (c *Container) Destroy(ctx context.Context) error {
 }
 
 func (c *Container) destroyCgroup() error {
-	if err := cgroups.KillAll(c.cgroup, unix.SIGKILL, 5*time.Second); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := c.cgroups.KillAll(c.cgroup, unix.SIGKILL, 5*time.Second); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return fmt.Errorf("kill processes of %s: %w", c.id, err)
 	}
 	if err := c.cgroup.Delete(); err != nil {
@@ -289,7 +295,7 @@ func (c *Container) destroyCgroup() error {
 // delete action after every shim exit, also after a Destroy that already
 // removed the cgroup and ran the hooks, and then Cleanup does nothing.
 // m starts and reaps the hooks; nil means the caller has no reaper.
-func Cleanup(ctx context.Context, bundle, id string, m Monitor) error {
+func Cleanup(ctx context.Context, bundle, id string, m Monitor, cgs Cgroups) error {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -307,7 +313,7 @@ func Cleanup(ctx context.Context, bundle, id string, m Monitor) error {
 	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
 		cgroupsPath = spec.Linux.CgroupsPath
 	}
-	existed, err := removeCgroup(cgroupsPath)
+	existed, err := removeCgroup(cgs, cgroupsPath)
 	if err != nil {
 		return err
 	}
@@ -326,15 +332,15 @@ func Cleanup(ctx context.Context, bundle, id string, m Monitor) error {
 
 // removeCgroup kills the processes of a cgroup and removes it. It reports
 // whether there was one.
-func removeCgroup(cgroupsPath string) (bool, error) {
-	cg, err := cgroups.Load(cgroupsPath)
+func removeCgroup(cgs Cgroups, cgroupsPath string) (bool, error) {
+	cg, err := cgs.Load(cgroupsPath)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrNotFound) {
 			return false, nil
 		}
 		return false, err
 	}
-	if err := cgroups.KillAll(cg, unix.SIGKILL, 5*time.Second); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := cgs.KillAll(cg, unix.SIGKILL, 5*time.Second); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		return true, err
 	}
 	return true, cg.Delete()

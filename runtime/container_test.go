@@ -126,6 +126,7 @@ func TestCreateStartWithoutShim(t *testing.T) {
 		Config:  cfg,
 		Stdio:   Stdio{In: null, Out: w, Err: w},
 		Monitor: reaper.Default,
+		Cgroups: testCgroups(),
 	})
 	w.Close()
 	if err != nil {
@@ -170,7 +171,7 @@ func TestCreateErrors(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		c, err := Create(ctx, CreateOpts{ID: "bad", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
+		c, err := Create(ctx, CreateOpts{ID: "bad", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default, Cgroups: testCgroups()})
 		if err == nil {
 			c.Destroy(context.Background())
 		}

@@ -92,7 +92,7 @@ func TestHooksRunInOrderAndNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Create(ctx, CreateOpts{ID: "hooked", Bundle: "/the/bundle", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
+	c, err := Create(ctx, CreateOpts{ID: "hooked", Bundle: "/the/bundle", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default, Cgroups: testCgroups()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestFailingCreateHooks(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			before := countProcs(t)
-			c, err := Create(ctx, CreateOpts{ID: "failhook", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
+			c, err := Create(ctx, CreateOpts{ID: "failhook", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default, Cgroups: testCgroups()})
 			if err == nil {
 
 				c.Destroy(context.Background())
@@ -316,7 +316,7 @@ func TestFailingStartHooks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Create(ctx, CreateOpts{ID: "starthooks", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
+		c, err := Create(ctx, CreateOpts{ID: "starthooks", Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default, Cgroups: testCgroups()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +370,7 @@ func TestCleanupRunsPoststop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Create(ctx, CreateOpts{ID: "orphan", Bundle: bundle, Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default})
+	c, err := Create(ctx, CreateOpts{ID: "orphan", Bundle: bundle, Config: cfg, Stdio: Stdio{In: null, Out: null, Err: null}, Monitor: reaper.Default, Cgroups: testCgroups()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func TestCleanupRunsPoststop(t *testing.T) {
 	}
 	pid := c.Init().Pid()
 	// The owner "dies": nothing destroys c.
-	if err := Cleanup(ctx, bundle, "orphan", reaper.Default); err != nil {
+	if err := Cleanup(ctx, bundle, "orphan", reaper.Default, testCgroups()); err != nil {
 		t.Fatal(err)
 	}
 	st := hookStateOf(t, dir, "poststop")
@@ -396,14 +396,14 @@ func TestCleanupRunsPoststop(t *testing.T) {
 	if unix.Kill(pid, 0) == nil {
 		t.Error("init still alive")
 	}
-	if err := Cleanup(ctx, bundle, "orphan", nil); err != nil {
+	if err := Cleanup(ctx, bundle, "orphan", nil, testCgroups()); err != nil {
 		t.Fatal(err)
 	}
 	if o, _ := os.ReadFile(filepath.Join(dir, "order")); string(o) != "poststop\n" {
 		t.Errorf("poststop ran %q", o)
 	}
 	// Without a config.json there is nothing to clean.
-	if err := Cleanup(ctx, t.TempDir(), "orphan", nil); err != nil {
+	if err := Cleanup(ctx, t.TempDir(), "orphan", nil, testCgroups()); err != nil {
 		t.Fatal(err)
 	}
 }

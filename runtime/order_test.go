@@ -31,7 +31,7 @@ func runToExit(t *testing.T, spec *specs.Spec) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Create(ctx, CreateOpts{ID: t.Name(), Config: cfg, Stdio: Stdio{In: null, Out: w, Err: w}, Monitor: reaper.Default})
+	c, err := Create(ctx, CreateOpts{ID: t.Name(), Config: cfg, Stdio: Stdio{In: null, Out: w, Err: w}, Monitor: reaper.Default, Cgroups: testCgroups()})
 	w.Close()
 	if err != nil {
 		t.Fatal(err)

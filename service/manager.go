@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/raind/raind/process"
 	"github.com/raind/raind/runtime"
 	"github.com/raind/raind/runtime/cgroups"
 	"github.com/raind/raind/runtime/mount"
@@ -181,7 +182,7 @@ func (m manager) stop(ctx context.Context, bundle, id string) *taskapi.DeleteRes
 	}
 	// No reaper runs in this short-lived action: the poststop hooks are
 	// waited for directly.
-	if err := runtime.Cleanup(ctx, bundle, id, nil); err != nil {
+	if err := runtime.Cleanup(ctx, bundle, id, nil, process.Cgroups()); err != nil {
 		log.G(ctx).WithError(err).Warn("cleaning up container")
 	}
 	if err := mount.UnmountRecursive(filepath.Join(bundle, "rootfs")); err != nil {

@@ -44,6 +44,9 @@ func (c *container) runningExecs() int {
 // service implements the task API for every container of one shim.
 type service struct {
 	namespace string
+	// init is the container init program beside the shim, or empty to
+	// re-execute the shim itself (see initBinary).
+	init string
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -80,6 +83,7 @@ func newService(ctx context.Context, namespace string, p *publisher, shutdown ch
 		quit:       make(chan struct{}),
 		active:     make(chan struct{}, 1),
 		shutdown:   shutdown,
+		init:       initBinary(),
 	}
 	go s.processExits()
 	go s.forward(ctx, p)

@@ -131,6 +131,7 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 			UID: opts.ioUID, GID: opts.ioGID},
 		Config:  cfg,
 		NoPivot: opts.noPivot,
+		Init:    s.init,
 		Monitor: reaper.Default,
 		Epoller: func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
 	})

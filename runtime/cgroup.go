@@ -1,0 +1,29 @@
+package runtime
+
+import (
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Cgroup is a container's cgroup, as this package uses it.
+type Cgroup interface {
+	// ProcsFiles are the cgroup.procs files a new process joins through.
+	ProcsFiles() []string
+	// Pids lists every process in the cgroup.
+	Pids() ([]int, error)
+	// Delete removes the cgroup; nil if it is already gone.
+	Delete() error
+}
+
+// Cgroups creates, loads and empties cgroups; runtime/cgroups.Driver
+// fills it in. It is handed in rather than imported because this package
+// is also the container's init: re-executed for every container and exec,
+// it would otherwise link the cgroup library's dependencies (protobuf
+// stats, eBPF, D-Bus) and run their package initialisers at every start.
+type Cgroups struct {
+	New     func(path string, res *specs.LinuxResources) (Cgroup, error)
+	Load    func(path string) (Cgroup, error)
+	KillAll func(cg Cgroup, sig syscall.Signal, timeout time.Duration) error
+}
