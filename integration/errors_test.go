@@ -195,17 +195,57 @@ func TestUnsupportedRefused(t *testing.T) {
 	runCtr(t, 20*time.Second, "", "container", "rm", id)
 }
 
-// TestTerminalMismatch: a spec asking for a terminal with stdio that is
-// not one (or the reverse) is refused instead of running deaf.
-func TestTerminalMismatch(t *testing.T) {
+// TestTerminalFromStdio: the task's and the exec's stdio decide whether
+// the process gets a terminal, whatever process.terminal says, as with
+// containerd's runc shim (containerd's own TestContainerExecLargeOutputWithTTY
+// runs a terminal exec of a process spec without one).
+func TestTerminalFromStdio(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	c := newClient(t)
-	ctr, err := c.NewContainer(ctx, newID("mismatch"), containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("true"), oci.WithTTY), containerd.WithRuntime(runtimeName, nil))
+	// A spec with a terminal, stdio without: no terminal.
+	ctr, err := c.NewContainer(ctx, newID("mismatch"), containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)),
+		oci.WithProcessArgs("sh", "-c", "tty; sleep 1000"), oci.WithTTY), containerd.WithRuntime(runtimeName, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ctr.Delete(context.WithoutCancel(ctx))
-	if _, err := ctr.NewTask(ctx, cio.NullIO); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "terminal") {
-		t.Fatalf("err %v, want invalid argument about the terminal", err)
+	var out syncBuffer
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the init's tty line", func() bool { return strings.Contains(out.String(), "not a tty") })
+
+	// A process spec without a terminal, exec stdio with one: a terminal.
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := *spec.Process
+	p.Terminal = false
+	p.Args = []string{"tty"}
+	var eout syncBuffer
+	proc, err := task.Exec(ctx, newID("tty-exec"), &p, cio.NewCreator(cio.WithStreams(nil, &eout, nil), cio.WithTerminal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := proc.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := <-ch
+	proc.IO().Wait()
+	if _, err := proc.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.ExitCode() != 0 || !strings.Contains(eout.String(), "/dev/pts/") {
+		t.Fatalf("exec with terminal stdio: exit %d, output %q", st.ExitCode(), eout.String())
 	}
 }

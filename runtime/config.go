@@ -108,6 +108,11 @@ func NewConfig(spec *specs.Spec) (*Config, error) {
 // Terminal reports whether the container's process wants a terminal.
 func (c *Config) Terminal() bool { return c.view.Process.Terminal }
 
+// SetTerminal overrides process.terminal: the task's stdio decides, as
+// with containerd's runc shim (containerd's client asks for a terminal on
+// a spec without one, and the reverse).
+func (c *Config) SetTerminal(t bool) { c.view.Process.Terminal = t }
+
 // Annotations returns the spec's annotations; the caller must not modify
 // them.
 func (c *Config) Annotations() map[string]string { return c.view.Annotations }
@@ -161,6 +166,9 @@ func NewProcessConfig(proc *specs.Process) (*ProcessConfig, error) {
 
 // Terminal reports whether the process wants a terminal.
 func (p *ProcessConfig) Terminal() bool { return p.view.Terminal }
+
+// SetTerminal overrides the exec's process.terminal with its stdio's.
+func (p *ProcessConfig) SetTerminal(t bool) { p.view.Terminal = t }
 
 // present reports whether a raw section is there; JSON null is absence, as
 // it is for the pointer it stands for in specs.Spec.

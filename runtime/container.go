@@ -148,7 +148,7 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 			NewFlags:    plan.newFlags,
 			Fork:        plan.fork,
 		},
-		config:       &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot, ID: opts.ID, Bundle: opts.Bundle},
+		config:       &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot, ID: opts.ID, Bundle: opts.Bundle, Terminal: ptr(cfg.Terminal())},
 		terminal:     cfg.Terminal(),
 		monitor:      opts.Monitor,
 		runtimeHooks: runtimeHooks,
@@ -243,7 +243,7 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},
-		config:      &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp, ContainerAttrs: c.execAttrs},
+		config:      &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp, ContainerAttrs: c.execAttrs, Terminal: ptr(proc.Terminal())},
 		terminal:    proc.Terminal(),
 		monitor:     c.monitor,
 		agent:       c.agent.forProcess(specs.StateRunning, c.init.pid),
@@ -361,3 +361,5 @@ func ownPidNamespace(namespaces []specs.LinuxNamespace) bool {
 	}
 	return false
 }
+
+func ptr[T any](v T) *T { return &v }

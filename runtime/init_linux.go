@@ -70,6 +70,9 @@ func InitMain() {
 		conn.Close()
 		os.Exit(1)
 	}
+	if cfg.Terminal != nil {
+		proc.Terminal = *cfg.Terminal
+	}
 
 	attrs, err := attrsFor(cfg, spec)
 	if err != nil {

@@ -69,6 +69,9 @@ type initConfig struct {
 	NoPivot bool            `json:"noPivot,omitempty"`
 	// ConsoleFD is the child's end of the console socket, for a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
+	// Terminal, when set, overrides the process spec's terminal: the
+	// caller's stdio decides (Config.SetTerminal).
+	Terminal *bool `json:"terminal,omitempty"`
 	// RuntimeHooks makes an init stop for the runtime's prestart and
 	// createRuntime hooks (msgHooks).
 	RuntimeHooks bool `json:"runtimeHooks,omitempty"`

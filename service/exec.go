@@ -29,9 +29,10 @@ func (s *service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*emp
 	if err != nil {
 		return nil, refusal(fmt.Errorf("exec %s: %w", r.ExecId, err))
 	}
-	if spec.Terminal() != r.Terminal {
-		return nil, fmt.Errorf("exec %s: process.terminal is %v but its stdio is for terminal=%v: %w", r.ExecId, spec.Terminal(), r.Terminal, errdefs.ErrInvalidArgument)
-	}
+	// The exec's stdio decides, whatever its process.terminal says, as
+	// with the runc shim (containerd's client runs a terminal exec of a
+	// process spec without one).
+	spec.SetTerminal(r.Terminal)
 	ns := s.namespace
 	s.mu.Lock()
 	defer s.mu.Unlock()

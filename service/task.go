@@ -113,9 +113,9 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, refusal(fmt.Errorf("%s/config.json: %w", r.Bundle, err))
 	}
-	if cfg.Terminal() != r.Terminal {
-		return nil, fmt.Errorf("process.terminal is %v but the task's stdio is for terminal=%v: %w", cfg.Terminal(), r.Terminal, errdefs.ErrInvalidArgument)
-	}
+	// The stdio decides, whatever process.terminal says, as with the runc
+	// shim.
+	cfg.SetTerminal(r.Terminal)
 	mounts := make([]mount.Mount, 0, len(r.Rootfs))
 	for _, m := range r.Rootfs {
 		mounts = append(mounts, mount.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
