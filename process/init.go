@@ -33,6 +33,9 @@ type InitConfig struct {
 	// NoPivot switches the root with MS_MOVE and chroot (the runc
 	// options' no_pivot_root).
 	NoPivot bool
+	// NoNewKeyring keeps the shim's session keyring for the container
+	// (the runc options' no_new_keyring).
+	NoNewKeyring bool
 	// Init is the container init binary; empty re-executes this one.
 	Init string
 	// Epoller returns the epoller that drives the shim's terminal relays;
@@ -80,14 +83,15 @@ func NewInit(ctx context.Context, cfg InitConfig) (_ *Init, retErr error) {
 	}
 	in, out, errf := p.io.Files()
 	p.container, err = runtime.Create(ctx, runtime.CreateOpts{
-		ID:      cfg.ID,
-		Config:  cfg.Config,
-		Bundle:  cfg.Bundle,
-		Stdio:   runtime.Stdio{In: in, Out: out, Err: errf},
-		Monitor: cfg.Monitor,
-		NoPivot: cfg.NoPivot,
-		Cgroups: Cgroups(),
-		Self:    cfg.Init,
+		ID:           cfg.ID,
+		Config:       cfg.Config,
+		Bundle:       cfg.Bundle,
+		Stdio:        runtime.Stdio{In: in, Out: out, Err: errf},
+		Monitor:      cfg.Monitor,
+		NoPivot:      cfg.NoPivot,
+		NoNewKeyring: cfg.NoNewKeyring,
+		Cgroups:      Cgroups(),
+		Self:         cfg.Init,
 	})
 	p.io.CloseProcessSide()
 	if err != nil {

@@ -31,6 +31,9 @@ type CreateOpts struct {
 	Monitor Monitor
 	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
 	NoPivot bool
+	// NoNewKeyring keeps the caller's session keyring; otherwise the
+	// container's processes join one of their own (keyring.go).
+	NoNewKeyring bool
 	// Self is the binary to re-execute; empty means /proc/self/exe.
 	Self string
 	// Cgroups makes the container's cgroup (see Cgroups).
@@ -50,7 +53,9 @@ type Container struct {
 	monitor  Monitor
 	cgroup   Cgroup
 	cgroups  Cgroups
-	init     *Process
+	// keyring is the session keyring its processes join, or "".
+	keyring string
+	init    *Process
 	// bundle, annotations and the runtime's later hooks are what
 	// poststart and poststop need.
 	bundle      string
@@ -124,6 +129,9 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		return nil, fmt.Errorf("create container %s: no cgroup driver: %w", opts.ID, errdefs.ErrInvalidArgument)
 	}
 	c.cgroups = opts.Cgroups
+	if !opts.NoNewKeyring {
+		c.keyring = sessionKeyring(opts.ID)
+	}
 	c.cgroup, err = opts.Cgroups.New(cgPath, withDeviceDefaults(spec.Linux.Resources))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", cgPath, err)
@@ -148,7 +156,8 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 			NewFlags:    plan.newFlags,
 			Fork:        plan.fork,
 		},
-		config:       &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot, ID: opts.ID, Bundle: opts.Bundle, Terminal: ptr(cfg.Terminal())},
+		config: &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot, ID: opts.ID, Bundle: opts.Bundle, Terminal: ptr(cfg.Terminal()),
+			Keyring: c.keyring},
 		terminal:     cfg.Terminal(),
 		monitor:      opts.Monitor,
 		runtimeHooks: runtimeHooks,
@@ -243,7 +252,8 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},
-		config:      &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp, ContainerAttrs: c.execAttrs, Terminal: ptr(proc.Terminal())},
+		config: &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp, ContainerAttrs: c.execAttrs, Terminal: ptr(proc.Terminal()),
+			Keyring: c.keyring},
 		terminal:    proc.Terminal(),
 		monitor:     c.monitor,
 		agent:       c.agent.forProcess(specs.StateRunning, c.init.pid),

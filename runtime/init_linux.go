@@ -202,6 +202,9 @@ func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process
 	if proc.Terminal && cfg.ConsoleFD != consoleFD {
 		return "", errors.New("terminal requested without a console socket")
 	}
+	if err := joinSessionKeyring(cfg.Keyring); err != nil {
+		return "", err
+	}
 	if !cfg.Exec {
 		if err := prepareContainer(s, cfg, spec, proc); err != nil {
 			return "", err

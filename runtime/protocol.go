@@ -67,6 +67,8 @@ type initConfig struct {
 	Process json.RawMessage `json:"process,omitempty"`
 	Rootfs  string          `json:"rootfs,omitempty"`
 	NoPivot bool            `json:"noPivot,omitempty"`
+	// Keyring is the session keyring to join, or "" to keep the shim's.
+	Keyring string `json:"keyring,omitempty"`
 	// ConsoleFD is the child's end of the console socket, for a terminal.
 	ConsoleFD int `json:"consoleFD,omitempty"`
 	// Terminal, when set, overrides the process spec's terminal: the

@@ -19,8 +19,7 @@ type taskOptions struct {
 	// noPivot switches the root with MS_MOVE and chroot.
 	noPivot bool
 	// noNewKeyring keeps the caller's session keyring instead of giving
-	// the container one of its own. raind gives none yet (see README), so
-	// it is what raind always does.
+	// the container one of its own.
 	noNewKeyring bool
 	// ioUID and ioGID own the stdio FIFOs the process gets, so that a
 	// non-root process can reopen /proc/self/fd/1 (or /dev/stdout).

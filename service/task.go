@@ -129,11 +129,12 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		Rootfs:    mounts,
 		Stdio: stdio.Config{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal,
 			UID: opts.ioUID, GID: opts.ioGID},
-		Config:  cfg,
-		NoPivot: opts.noPivot,
-		Init:    s.init,
-		Monitor: reaper.Default,
-		Epoller: func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
+		Config:       cfg,
+		NoPivot:      opts.noPivot,
+		NoNewKeyring: opts.noNewKeyring,
+		Init:         s.init,
+		Monitor:      reaper.Default,
+		Epoller:      func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
 	})
 	if err != nil {
 		return nil, refusal(err)

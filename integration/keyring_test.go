@@ -1,0 +1,58 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+)
+
+// hostKeys is the host's /proc/keys: a container's session keyring shows
+// there while one of its processes holds it (the container's own
+// /proc/keys is a masked path).
+func hostKeys(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSessionKeyring: a container's processes are in a session keyring of
+// their own (kernel keyrings are not namespaced, and the shim's would be
+// shared by every container); the runc options' no_new_keyring keeps the
+// inherited one.
+func TestSessionKeyring(t *testing.T) {
+	_, ctr, _ := runningContainer(t)
+	if want := "_ses." + ctr.ID(); !strings.Contains(hostKeys(t), want) {
+		t.Errorf("no %s on the host while the container runs", want)
+	}
+
+	ctx := testCtx(t, time.Minute)
+	c := newClient(t)
+	id := newID("nokeyring")
+	ctr2, err := c.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("sleep", "1000")),
+		containerd.WithRuntime(runtimeName, &runcoptions.Options{NoNewKeyring: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctr2.Delete(context.WithoutCancel(ctx))
+	task, err := ctr2.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hostKeys(t), "_ses."+id) {
+		t.Errorf("no_new_keyring: the container got its own keyring anyway")
+	}
+}
