@@ -1,16 +1,12 @@
 package integration
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
-	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/oci"
 )
 
 // hostKeys is the host's /proc/keys: a container's session keyring shows
@@ -35,23 +31,8 @@ func TestSessionKeyring(t *testing.T) {
 		t.Errorf("no %s on the host while the container runs", want)
 	}
 
-	ctx := testCtx(t, time.Minute)
-	c := newClient(t)
 	id := newID("nokeyring")
-	ctr2, err := c.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("sleep", "1000")),
-		containerd.WithRuntime(runtimeName, &runcoptions.Options{NoNewKeyring: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctr2.Delete(context.WithoutCancel(ctx))
-	task, err := ctr2.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	startTask(t, testCtx(t, time.Minute), id, &runcoptions.Options{NoNewKeyring: true}, "sleep", "1000")
 	if strings.Contains(hostKeys(t), "_ses."+id) {
 		t.Errorf("no_new_keyring: the container got its own keyring anyway")
 	}

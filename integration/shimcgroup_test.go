@@ -52,20 +52,7 @@ func TestShimInCgroup(t *testing.T) {
 			}
 		}
 	})
-	ctx := testCtx(t, time.Minute)
-	c := newClient(t)
-	id := newID("shimcg")
-	ctr, err := c.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("sleep", "1000")),
-		containerd.WithRuntime(runtimeName, &runcoptions.Options{ShimCgroup: path}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctr.Delete(context.WithoutCancel(ctx))
-	task, err := ctr.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	startTask(t, testCtx(t, time.Minute), newID("shimcg"), &runcoptions.Options{ShimCgroup: path}, "sleep", "1000")
 	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", path, "cgroup.procs"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,4 +65,27 @@ func TestShimInCgroup(t *testing.T) {
 	if !strings.Contains(string(cmdline), shimName) {
 		t.Fatalf("process %s in the shim cgroup is %q, not the shim", procs[0], cmdline)
 	}
+}
+
+// startTask creates a busybox container running args, with the runtime
+// options containerd's client sends (nil for none), and starts its task;
+// both are removed when the test ends.
+func startTask(t *testing.T, ctx context.Context, id string, runtimeOpts any, args ...string) containerd.Task {
+	t.Helper()
+	c := newClient(t)
+	ctr, err := c.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs(args...)),
+		containerd.WithRuntime(runtimeName, runtimeOpts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctr.Delete(context.WithoutCancel(ctx)) })
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill) })
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return task
 }
