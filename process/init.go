@@ -12,10 +12,13 @@ import (
 	"github.com/containerd/console"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 
 	stdio "github.com/raind/raind/io"
 	"github.com/raind/raind/runtime"
+	"github.com/raind/raind/runtime/cgroups"
 	"github.com/raind/raind/runtime/mount"
 )
 
@@ -186,6 +189,43 @@ func (p *Init) CloseIO() error { return p.io.CloseStdin() }
 
 // Pids lists the container's processes.
 func (p *Init) Pids() ([]int, error) { return p.container.Cgroup().Pids() }
+
+// manager is the container's cgroup as runtime/cgroups made it (Cgroups).
+func (p *Init) manager() (cgroups.Manager, error) {
+	m, ok := p.container.Cgroup().(cgroups.Manager)
+	if !ok {
+		return nil, fmt.Errorf("cgroup of %s is a %T: %w", p.id, p.container.Cgroup(), errdefs.ErrInternal)
+	}
+	return m, nil
+}
+
+// Stats is the container's cgroup metrics, in cgroups/v3's own types (v1
+// or v2 Metrics), as containerd's runc shim returns them.
+func (p *Init) Stats() (proto.Message, error) {
+	if p.Status() == Deleted {
+		return nil, fmt.Errorf("container %s: %w", p.id, errdefs.ErrNotFound)
+	}
+	m, err := p.manager()
+	if err != nil {
+		return nil, err
+	}
+	return m.Stats()
+}
+
+// Update applies new resource limits to the running container.
+func (p *Init) Update(res *specs.LinuxResources) error {
+	if s := p.Status(); s != Created && s != Running {
+		return fmt.Errorf("container %s is %s: %w", p.id, s, errdefs.ErrFailedPrecondition)
+	}
+	m, err := p.manager()
+	if err != nil {
+		return err
+	}
+	if err := m.Update(res); err != nil {
+		return fmt.Errorf("update resources of %s: %w", p.id, err)
+	}
+	return nil
+}
 
 // Delete tears the container down: a never-started init is killed first; a
 // running one is refused.

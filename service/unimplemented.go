@@ -28,13 +28,3 @@ func (s *service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptyp
 func (s *service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskRequest) (*emptypb.Empty, error) {
 	return nil, notImplemented("checkpoint")
 }
-
-// Update is not implemented yet.
-func (s *service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("update")
-}
-
-// Stats is not implemented yet.
-func (s *service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
-	return nil, notImplemented("stats")
-}
