@@ -18,6 +18,10 @@ import (
 // criNamespace is the containerd namespace of the CRI plugin.
 const criNamespace = "k8s.io"
 
+// criCgroupParent is the pods' cgroup parent: without one, CRI puts them
+// under /k8s.io, which may be a real node's.
+const criCgroupParent = "raind-cri-test"
+
 // criHandler is the runtime handler hack/containerd.sh configures for
 // raind; RAIND_CRI_HANDLER=runc checks the tests against the runc shim
 // (containerd's default handler).
@@ -118,6 +122,7 @@ type obj = map[string]any
 // when the test ends. linux is the pod's linux config.
 func runPod(t *testing.T, name string, linux obj) (podID, podConfig string) {
 	t.Helper()
+	linux["cgroup_parent"] = "/" + criCgroupParent
 	cfg := obj{
 		"metadata":      obj{"name": name, "namespace": "raind-test", "uid": newID("uid"), "attempt": 1},
 		"log_directory": t.TempDir(),

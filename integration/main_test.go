@@ -91,11 +91,14 @@ func run(m *testing.M) int {
 			removeLinks(e)
 			removeDir(e.dir)
 			// The per-container cgroups are the shim's to remove; the
-			// namespace's parent (like runc's) stays for the next
-			// container, so it goes here, if empty.
-			dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", testNamespace))
-			for _, d := range dirs {
-				_ = os.Remove(d)
+			// parents (a namespace's, like runc's, and the CRI pods'
+			// cgroup_parent) stay for the next container, so they go
+			// here, if empty.
+			for _, parent := range []string{testNamespace, nerdctlNamespace, criCgroupParent} {
+				dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", parent))
+				for _, d := range dirs {
+					_ = os.Remove(d)
+				}
 			}
 		})
 	}
