@@ -32,6 +32,10 @@ func NewExec(init *Init, id, namespace string, spec *runtime.ProcessConfig, cfg 
 	if spec == nil {
 		return nil, fmt.Errorf("exec %s has no process spec: %w", id, errdefs.ErrInvalidArgument)
 	}
+	if init.Paused() {
+		// As the runc shim: a frozen container runs nothing new.
+		return nil, fmt.Errorf("cannot exec in container %s: it is paused: %w", init.ID(), errdefs.ErrFailedPrecondition)
+	}
 	// The container's io_uid/io_gid hold for its execs too, as with the
 	// runc shim.
 	cfg.UID, cfg.GID = init.stdio.UID, init.stdio.GID
@@ -53,6 +57,9 @@ func (e *Exec) Stdio() stdio.Config { return e.stdio }
 
 // Start runs the process inside the container.
 func (e *Exec) Start(ctx context.Context) error {
+	if e.init.Paused() {
+		return fmt.Errorf("cannot exec in container %s: it is paused: %w", e.init.ID(), errdefs.ErrFailedPrecondition)
+	}
 	if e.init.Status() != Running {
 		return fmt.Errorf("container %s is %s: %w", e.init.ID(), e.init.Status(), errdefs.ErrFailedPrecondition)
 	}

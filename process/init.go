@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +59,10 @@ type Init struct {
 	container *runtime.Container
 	pid       int
 	epoller   func() (*console.Epoller, error)
+
+	// pauseMu guards paused: Pause and Resume (pause.go).
+	pauseMu sync.Mutex
+	paused  bool
 }
 
 // NewInit mounts the root filesystem, opens stdio and creates the container
@@ -179,9 +184,15 @@ func (p *Init) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 		return fmt.Errorf("process %d of %s already finished: %w", p.pid, p.id, errdefs.ErrNotFound)
 	}
 	if all {
-		return p.container.KillAll(sig)
+		if err := p.container.KillAll(sig); err != nil {
+			return err
+		}
+		return p.afterKill(sig)
 	}
-	return p.container.Init().Signal(sig)
+	if err := p.container.Init().Signal(sig); err != nil {
+		return err
+	}
+	return p.afterKill(sig)
 }
 
 // CloseIO closes the container's stdin.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	eventsapi "github.com/containerd/containerd/api/events"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -60,5 +61,35 @@ func (s *service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*em
 	if err := c.init.Update(&res); err != nil {
 		return nil, err
 	}
+	return &emptypb.Empty{}, nil
+}
+
+// Pause freezes the container and publishes TaskPaused.
+func (s *service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.Id)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.init.Pause(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.send(&eventsapi.TaskPaused{ContainerID: r.Id})
+	s.mu.Unlock()
+	return &emptypb.Empty{}, nil
+}
+
+// Resume thaws the container and publishes TaskResumed.
+func (s *service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
+	c, err := s.get(r.Id)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.init.Resume(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.send(&eventsapi.TaskResumed{ContainerID: r.Id})
+	s.mu.Unlock()
 	return &emptypb.Empty{}, nil
 }

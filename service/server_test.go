@@ -108,7 +108,7 @@ func TestErrorKindsCrossTheWire(t *testing.T) {
 		{"State of a missing container", func() error { _, err := client.State(ctx, &taskapi.StateRequest{Id: "none"}); return err }, errdefs.ErrNotFound},
 		{"Kill with signal 0", func() error { _, err := client.Kill(ctx, &taskapi.KillRequest{Id: "c"}); return err }, errdefs.ErrInvalidArgument},
 		{"Create without an id", func() error { _, err := client.Create(ctx, &taskapi.CreateTaskRequest{}); return err }, errdefs.ErrInvalidArgument},
-		{"Pause", func() error { _, err := client.Pause(ctx, &taskapi.PauseRequest{Id: "c"}); return err }, errdefs.ErrNotImplemented},
+		{"Checkpoint", func() error { _, err := client.Checkpoint(ctx, &taskapi.CheckpointTaskRequest{Id: "c"}); return err }, errdefs.ErrNotImplemented},
 	} {
 		err := errgrpc.ToNative(tc.call())
 		if !errors.Is(err, tc.kind) {

@@ -253,6 +253,9 @@ func (s *service) State(ctx context.Context, r *taskapi.StateRequest) (*taskapi.
 	if st >= process.Stopped {
 		resp.ExitedAt = timestamppb.New(at)
 	}
+	if r.ExecId == "" && st == process.Running && c.init.Paused() {
+		resp.Status = tasktypes.Status_PAUSED
+	}
 	return resp, nil
 }
 

@@ -14,16 +14,6 @@ func notImplemented(what string) error {
 	return fmt.Errorf("%s: %w", what, errdefs.ErrNotImplemented)
 }
 
-// Pause is not implemented yet.
-func (s *service) Pause(ctx context.Context, r *taskapi.PauseRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("pause")
-}
-
-// Resume is not implemented yet.
-func (s *service) Resume(ctx context.Context, r *taskapi.ResumeRequest) (*emptypb.Empty, error) {
-	return nil, notImplemented("resume")
-}
-
 // Checkpoint is not implemented.
 func (s *service) Checkpoint(ctx context.Context, r *taskapi.CheckpointTaskRequest) (*emptypb.Empty, error) {
 	return nil, notImplemented("checkpoint")
