@@ -249,33 +249,12 @@ func TestFailingCreateRuntimeHook(t *testing.T) {
 // shim's delete action runs the poststop hooks.
 func TestPoststopAfterShimKilled(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
-	c := newClient(t)
 	dir := t.TempDir()
 	id := newID("poststop")
 	before := shimPids(t)
-	ctr, err := c.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("sleep", "1000"),
-		withHooks(&specs.Hooks{Poststop: []specs.Hook{recordingHook(t, dir, "poststop")}})), containerd.WithRuntime(runtimeName, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctr.Delete(context.WithoutCancel(ctx))
-	task, err := ctr.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var shim int
-	for _, p := range shimPids(t) {
-		if !containsInt(before, p) {
-			shim = p
-		}
-	}
-	if shim == 0 {
-		t.Fatal("no shim")
-	}
+	task := startTask(t, ctx, id, nil, oci.WithProcessArgs("sleep", "1000"),
+		withHooks(&specs.Hooks{Poststop: []specs.Hook{recordingHook(t, dir, "poststop")}}))
+	shim := newShim(t, before)
 	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

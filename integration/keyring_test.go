@@ -7,6 +7,7 @@ import (
 	"time"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/v2/pkg/oci"
 )
 
 // hostKeys is the host's /proc/keys: a container's session keyring shows
@@ -32,7 +33,7 @@ func TestSessionKeyring(t *testing.T) {
 	}
 
 	id := newID("nokeyring")
-	startTask(t, testCtx(t, time.Minute), id, &runcoptions.Options{NoNewKeyring: true}, "sleep", "1000")
+	startTask(t, testCtx(t, time.Minute), id, &runcoptions.Options{NoNewKeyring: true}, oci.WithProcessArgs("sleep", "1000"))
 	if strings.Contains(hostKeys(t), "_ses."+id) {
 		t.Errorf("no_new_keyring: the container got its own keyring anyway")
 	}

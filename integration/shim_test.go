@@ -105,15 +105,7 @@ func TestDeadShimCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec, _ := ctr.Spec(ctx)
-	var shim int
-	for _, p := range shimPids(t) {
-		if !containsInt(before, p) {
-			shim = p
-		}
-	}
-	if shim == 0 {
-		t.Fatal("no shim")
-	}
+	shim := newShim(t, before)
 	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -155,27 +147,9 @@ func filepathJoinPid(pid int, parts ...string) string {
 // is re-parented to the shim, a child subreaper, which must reap it.
 func TestShimReapsOrphans(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
-	c := newClient(t)
 	before := shimPids(t)
-	ctr, err := c.NewContainer(ctx, newID("orphan"), containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithHostNamespace(specs.PIDNamespace), oci.WithProcessArgs("sh", "-c", "(sleep 0.3 &); sleep 100")), containerd.WithRuntime(runtimeName, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctr.Delete(context.WithoutCancel(ctx))
-	task, err := ctr.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
-	if err := task.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var shim int
-	for _, p := range shimPids(t) {
-		if !containsInt(before, p) {
-			shim = p
-		}
-	}
+	task := startTask(t, ctx, newID("orphan"), nil, oci.WithHostNamespace(specs.PIDNamespace), oci.WithProcessArgs("sh", "-c", "(sleep 0.3 &); sleep 100"))
+	shim := newShim(t, before)
 	// The orphan appears as the shim's child, then must vanish: no zombie.
 	sawOrphan := false
 	deadline := time.Now().Add(10 * time.Second)

@@ -52,7 +52,7 @@ func TestShimInCgroup(t *testing.T) {
 			}
 		}
 	})
-	startTask(t, testCtx(t, time.Minute), newID("shimcg"), &runcoptions.Options{ShimCgroup: path}, "sleep", "1000")
+	startTask(t, testCtx(t, time.Minute), newID("shimcg"), &runcoptions.Options{ShimCgroup: path}, oci.WithProcessArgs("sleep", "1000"))
 	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", path, "cgroup.procs"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,13 +67,14 @@ func TestShimInCgroup(t *testing.T) {
 	}
 }
 
-// startTask creates a busybox container running args, with the runtime
-// options containerd's client sends (nil for none), and starts its task;
-// both are removed when the test ends.
-func startTask(t *testing.T, ctx context.Context, id string, runtimeOpts any, args ...string) containerd.Task {
+// startTask creates a busybox container with spec options opts (the
+// process's args among them) and the runtime options containerd's client
+// sends (nil for none), and starts its task; both are removed when the
+// test ends.
+func startTask(t *testing.T, ctx context.Context, id string, runtimeOpts any, opts ...oci.SpecOpts) containerd.Task {
 	t.Helper()
 	c := newClient(t)
-	ctr, err := c.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs(args...)),
+	ctr, err := c.NewContainer(ctx, id, containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithRootFSPath(busyboxRootfs(t))}, opts...)...),
 		containerd.WithRuntime(runtimeName, runtimeOpts))
 	if err != nil {
 		t.Fatal(err)
@@ -88,4 +89,16 @@ func startTask(t *testing.T, ctx context.Context, id string, runtimeOpts any, ar
 		t.Fatal(err)
 	}
 	return task
+}
+
+// newShim is the shim that started since before (from shimPids).
+func newShim(t *testing.T, before []int) int {
+	t.Helper()
+	for _, p := range shimPids(t) {
+		if !containsInt(before, p) {
+			return p
+		}
+	}
+	t.Fatal("no new shim")
+	return 0
 }
