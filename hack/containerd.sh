@@ -94,14 +94,15 @@ disabled_plugins = []
 EOF
   mkdir -p "$DIR/cni/net.d"
   # CRI's pod network: a bridge of its own on this host, pods in a
-  # network namespace each.
+  # network namespace each. RAIND_CRI_BRIDGE and RAIND_CRI_SUBNET let two
+  # private containerds on one host keep apart.
   cat >"$DIR/cni/net.d/10-raind.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "raind-cri",
   "plugins": [
-    {"type": "bridge", "bridge": "raindcri0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.77.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}],
+    {"type": "bridge", "bridge": "${RAIND_CRI_BRIDGE:-raindcri0}", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${RAIND_CRI_SUBNET:-10.77.0.0/24}"}]], "routes": [{"dst": "0.0.0.0/0"}],
               "dataDir": "$DIR/cni/ipam"}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]

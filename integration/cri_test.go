@@ -45,7 +45,11 @@ func setupCRI(t *testing.T) {
 	t.Helper()
 	criState.once.Do(func() {
 		// hack/containerd.sh's pod network bridge.
-		if err := testEnv.claimLink("raindcri0"); err != nil {
+		bridge := os.Getenv("RAIND_CRI_BRIDGE")
+		if bridge == "" {
+			bridge = "raindcri0"
+		}
+		if err := testEnv.claimLink(bridge); err != nil {
 			criState.err = err
 			return
 		}
