@@ -4,7 +4,8 @@
 //
 // It owns the shim protocol (bootstrap parameters in, socket address out),
 // the order of events (create, start, exit, delete; an exit never before
-// its start) and the mapping from reaped pids to processes. The protocol
+// its start; an OOM kill after the start and before the victim's exit) and
+// the mapping from reaped pids to processes. The protocol
 // is github.com/containerd/ttrpc and the messages are containerd's
 // generated API types: the task API from the grpc-free taskv3 subpackage,
 // events, bootstrap and introspection types from containerd's api module.

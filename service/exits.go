@@ -126,6 +126,12 @@ func (s *service) publishExit(t *tracked, e runc.Exit) {
 }
 
 func (s *service) sendExit(t *tracked, e runc.Exit) {
+	if t.c != nil {
+		// The kills the OOM notifications have not told of yet go
+		// out before the exit: containerd's CRI reads the exit reason
+		// from them.
+		s.exitOOM(t.c, t.isInit)
+	}
 	s.send(&eventsapi.TaskExit{
 		ContainerID: t.containerID,
 		ID:          t.id,
@@ -170,6 +176,9 @@ func (s *service) published(t *tracked, start proto.Message) {
 	defer s.mu.Unlock()
 	s.send(start)
 	t.startPublished = true
+	if t.isInit && t.c != nil {
+		s.initStartedOOM(t.c)
+	}
 	if t.pending != nil {
 		e := *t.pending
 		t.pending = nil

@@ -23,6 +23,9 @@ type container struct {
 	execs map[string]*execEntry
 	// heldInitExit is the init's exit, waiting for the execs' exits.
 	heldInitExit *runc.Exit
+	// oom reports the OOM kills in the container's cgroup; nil without
+	// a memory controller, and once the container is deleted.
+	oom *oomWatch
 }
 
 type execEntry struct {
@@ -126,6 +129,8 @@ func (s *service) forward(ctx context.Context, p *publisher) {
 // close waits, at most timeout, until every queued event (the last
 // TaskDelete above all) has been published, then stops the forwarder.
 func (s *service) close(timeout time.Duration) {
+	// Ended first, so that no TaskOOM comes in behind the flush.
+	s.stopAllOOM(context.Background(), oomStopTimeout)
 	f := flush(make(chan struct{}))
 	t := time.NewTimer(timeout)
 	defer t.Stop()

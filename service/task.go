@@ -158,6 +158,7 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		Pid:         uint32(init.Pid()),
 	})
 	s.mu.Unlock()
+	s.watchOOM(ctx, r.Id, c, init)
 	return &taskapi.CreateTaskResponse{Pid: uint32(init.Pid())}, nil
 }
 
@@ -195,6 +196,7 @@ func (s *service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	c.execs = nil
 	delete(s.containers, r.Id)
 	delete(s.byPid, c.init.Pid())
+	oom := detachOOM(c)
 	s.send(&eventsapi.TaskDelete{
 		ContainerID: r.Id,
 		ID:          r.Id,
@@ -203,6 +205,11 @@ func (s *service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		ExitedAt:    timestamppb.New(at),
 	})
 	s.mu.Unlock()
+	if oom != nil {
+		// The cgroup is gone, which ends the watch anyway; this
+		// waits for its goroutine.
+		oom.stop(ctx, r.Id, time.Now().Add(oomStopTimeout))
+	}
 	// Execs the client never deleted still hold their FIFO ends; closing
 	// them may wait for a terminal to drain, so not under s.mu.
 	for id, e := range execs {

@@ -96,6 +96,14 @@ type Manager interface {
 	// been received yet are merged into it. It is ErrNotImplemented
 	// without a memory controller.
 	OOMEvents(ctx context.Context) (<-chan struct{}, error)
+	// OOMKills is the kernel's count of OOM kills in the cgroup since it
+	// was made: oom_kill of memory.events on v2, of memory.oom_control on
+	// v1 (Linux 4.13 and later). The kernel counts a kill before it sends
+	// the SIGKILL, so once the victim has been reaped its kill is counted,
+	// whereas the OOMEvents notification may still be on its way. It is
+	// ErrNotImplemented without a memory controller or where the kernel
+	// does not count, ErrNotFound once the cgroup is gone.
+	OOMKills() (uint64, error)
 }
 
 const (

@@ -129,3 +129,41 @@ func (c *v2) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 	}()
 	return ch, nil
 }
+
+// OOMKills reads the oom_kill line of memory.oom_control, which kernels
+// before 4.13 do not have.
+func (c *v1) OOMKills() (uint64, error) {
+	dir := c.dir(cgroup1.Memory)
+	if dir == "" {
+		return 0, notImplemented("OOM kill count without the v1 memory hierarchy")
+	}
+	return oomKillCount(dir, "memory.oom_control")
+}
+
+// OOMKills reads the oom_kill line of memory.events.
+func (c *v2) OOMKills() (uint64, error) {
+	return oomKillCount(c.dir, "memory.events")
+}
+
+// oomKillCount parses the "oom_kill N" line of file in dir.
+func oomKillCount(dir, file string) (uint64, error) {
+	s, err := readFile(dir, file)
+	if err != nil {
+		if notExist(err) {
+			if _, serr := os.Stat(dir); notExist(serr) {
+				return 0, fmt.Errorf("cgroup %s: %w", dir, errdefs.ErrNotFound)
+			}
+			return 0, notImplemented(filepath.Join(dir, file))
+		}
+		return 0, fmt.Errorf("OOM kill count: %w", err)
+	}
+	v := eventValue(s, "oom_kill")
+	if v == "" {
+		return 0, notImplemented("oom_kill in " + filepath.Join(dir, file))
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("oom_kill %q in %s: %v: %w", v, filepath.Join(dir, file), err, errdefs.ErrInternal)
+	}
+	return n, nil
+}

@@ -61,6 +61,9 @@ func TestV1RealOOMEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n, err := m.OOMKills(); err != nil || n != 0 {
+		t.Fatalf("OOM kills of a new cgroup: %d, %v", n, err)
+	}
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAllocate$", "-test.count=1")
 	cmd.Env = append(os.Environ(), allocHelperEnv+"=1")
@@ -90,6 +93,10 @@ func TestV1RealOOMEvents(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Errorf("helper ended with %v, want SIGKILL", err)
+	}
+	// Reaped, the victim is counted (the kernel counts before it kills).
+	if n, err := m.OOMKills(); err != nil || n != 1 {
+		t.Errorf("OOM kills after one kill: %d, %v; want 1", n, err)
 	}
 	if err := m.Delete(); err != nil {
 		t.Fatal(err)
@@ -197,4 +204,56 @@ func loadV2Missing(t *testing.T, root string) Manager {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestOOMKillsFake reads the kernel's kill count on fake cgroupfs trees,
+// with and without the line older v1 kernels lack.
+func TestOOMKillsFake(t *testing.T) {
+	subs, root := fakeV1(t, "c1")
+	m1, err := loadV1(subs, "/c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m1.OOMKills(); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("v1 without the oom_kill line: %v, want ErrNotImplemented", err)
+	}
+	oomControl := filepath.Join(root, "memory", "c1", "memory.oom_control")
+	if err := os.WriteFile(oomControl, []byte("oom_kill_disable 0\nunder_oom 0\noom_kill 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m1.OOMKills(); err != nil || n != 7 {
+		t.Errorf("v1 OOM kills %d, %v; want 7", n, err)
+	}
+	if err := os.WriteFile(oomControl, []byte("oom_kill x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m1.OOMKills(); !errors.Is(err, errdefs.ErrInternal) {
+		t.Errorf("v1 garbled count: %v, want ErrInternal", err)
+	}
+	if m, err := loadV1(withoutSubsystem(subs, "memory"), "/c1"); err != nil {
+		t.Fatal(err)
+	} else if _, err := m.OOMKills(); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("v1 without memory: %v, want ErrNotImplemented", err)
+	}
+
+	root2 := fakeV2(t, "memory", "c2")
+	if err := os.WriteFile(filepath.Join(root2, "c2", "memory.events"), []byte("low 0\nhigh 0\nmax 9\noom 3\noom_kill 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := loadV2(root2, "/c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m2.OOMKills(); err != nil || n != 2 {
+		t.Errorf("v2 OOM kills %d, %v; want 2", n, err)
+	}
+	if _, err := loadV2Missing(t, root2).OOMKills(); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("v2 without memory.events: %v, want ErrNotImplemented", err)
+	}
+	if err := os.RemoveAll(filepath.Join(root2, "c2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.OOMKills(); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("v2 cgroup removed: %v, want ErrNotFound", err)
+	}
 }
