@@ -206,6 +206,16 @@ func TestCRIExecSync(t *testing.T) {
 	if _, errOut, code := crictlCode(t, "exec", "-s", id, "/no/such/binary"); code == 0 {
 		t.Errorf("exec of a missing binary: exit 0, stderr %q", errOut)
 	}
+	// An exec past its timeout is killed: CRI gives up on it, and the
+	// shim must end it.
+	start := time.Now()
+	_, errOut, code = crictlCode(t, "exec", "-s", "--timeout", "2", id, "sleep", "37")
+	if code == 0 || !strings.Contains(errOut, "timeout 2s exceeded") || time.Since(start) > 20*time.Second {
+		t.Errorf("exec past its timeout: exit %d after %s, stderr %q", code, time.Since(start), errOut)
+	}
+	waitWithin(t, 10*time.Second, "the timed-out exec to be gone", func() bool {
+		return !strings.Contains(crictl(t, "exec", "-s", id, "ps", "-o", "args"), "sleep 37")
+	})
 	// The container is not harmed by its execs.
 	if c := criInspect(t, "inspect", id); c.Status.State != "CONTAINER_RUNNING" {
 		t.Errorf("after the execs: %+v", c.Status)
@@ -418,6 +428,23 @@ func TestCRIStats(t *testing.T) {
 	if mem < 16<<20 {
 		t.Errorf("working set %d, want at least the 16 MiB on tmpfs: %s", mem, out)
 	}
+	// The pod's stats hold the container's.
+	out = crictl(t, "statsp", "-o", "json", "--id", pod)
+	var pst struct {
+		Stats []struct {
+			Linux struct {
+				Containers []criStat `json:"containers"`
+			} `json:"linux"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(out), &pst); err != nil {
+		t.Fatalf("statsp: %v\n%s", err, out)
+	}
+	if len(pst.Stats) != 1 || len(pst.Stats[0].Linux.Containers) != 1 || pst.Stats[0].Linux.Containers[0].Attributes.ID != id {
+		t.Errorf("pod stats of %s: want the one container %s: %s", pod, id, out)
+	} else if m, _ := pst.Stats[0].Linux.Containers[0].Memory.WorkingSetBytes.Value.Int64(); m < 16<<20 {
+		t.Errorf("the container's working set in the pod's stats %d, want at least 16 MiB", m)
+	}
 	// The same cgroup the host sees.
 	c := criInspect(t, "inspect", id)
 	usage, _ := strconv.ParseInt(readCgroupFile(t, c, "memory", "memory.usage_in_bytes"), 10, 64)
@@ -505,9 +532,17 @@ func checkMemsw(t *testing.T, id string) {
 // TestCRIStop: crictl stop sends SIGTERM and waits: a container that
 // exits on it reports its own exit code at once; one that ignores it is
 // killed after the timeout (137). Either way its processes and its
-// cgroup go.
+// cgroup go. A container that ends by itself reports its code too.
 func TestCRIStop(t *testing.T) {
 	pod, podCfg := criSandbox(t)
+	done := startContainer(t, pod, podCfg, "done", obj{"command": []string{"sh", "-c", "sleep 1; exit 3"}})
+	if c := waitState(t, done, "CONTAINER_EXITED"); c.Status.ExitCode != 3 || c.Status.Reason != "Error" {
+		t.Errorf("a container that exited 3: %+v", c.Status)
+	}
+	if _, errOut, code := crictlCode(t, "exec", "-s", done, "true"); code == 0 {
+		t.Errorf("exec in an exited container: exit 0, stderr %q", errOut)
+	}
+
 	polite := startContainer(t, pod, podCfg, "polite", obj{"command": []string{"sh", "-c", "trap 'exit 7' TERM; while :; do sleep 1; done"}})
 	stubborn := startContainer(t, pod, podCfg, "stubborn", obj{"command": []string{"sh", "-c", "trap '' TERM; while :; do sleep 1; done"}})
 
