@@ -34,7 +34,12 @@ type term struct {
 
 func startTerm(t *testing.T, args ...string) *term {
 	t.Helper()
-	cmd := ctrCmd(args...)
+	return startTermCmd(t, ctrCmd(args...))
+}
+
+// startTermCmd runs cmd (ctr, crictl) on a new 24x80 pseudo-terminal.
+func startTermCmd(t *testing.T, cmd *exec.Cmd) *term {
+	t.Helper()
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
 	if err != nil {
 		t.Fatal(err)

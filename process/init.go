@@ -232,7 +232,7 @@ func (p *Init) Update(res *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Update(res); err != nil {
+	if err := m.Update(runtime.ResourcesForUpdate(res)); err != nil {
 		return fmt.Errorf("update resources of %s: %w", p.id, err)
 	}
 	return nil

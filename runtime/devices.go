@@ -36,3 +36,17 @@ func withDeviceDefaults(res *specs.LinuxResources) *specs.LinuxResources {
 	out.Devices = append(append([]specs.LinuxDeviceCgroup{}, out.Devices...), alwaysAllowed()...)
 	return &out
 }
+
+// ResourcesForUpdate is res as an update of a running container must apply
+// it. An update that carries device rules replaces the container's whole
+// rule list (its first rule is usually deny-all), so the always-allowed
+// rules go on top again, as at create: CRI sends the spec's full resources,
+// device rules included, with every `crictl update`, and without them the
+// container lost /dev/null and /dev/zero. An update without device rules
+// leaves the list alone and is returned as it is.
+func ResourcesForUpdate(res *specs.LinuxResources) *specs.LinuxResources {
+	if res == nil || len(res.Devices) == 0 {
+		return res
+	}
+	return withDeviceDefaults(res)
+}

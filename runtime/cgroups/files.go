@@ -90,7 +90,9 @@ func notImplemented(what string) error {
 // opens control files with O_CREATE, so a file the kernel does not have
 // (a feature it lacks) fails with EACCES on cgroupfs rather than ENOENT;
 // both mean ErrNotImplemented when the file is indeed missing, and
-// ErrNotFound when the whole cgroup is.
+// ErrNotFound when the whole cgroup is. EBUSY is the kernel refusing a
+// value because of what the cgroup holds now (a memory limit below what it
+// cannot reclaim, say): ErrFailedPrecondition.
 func libError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && (notExist(pe.Err) || errors.Is(pe.Err, unix.EACCES)) {
@@ -103,6 +105,9 @@ func libError(err error) error {
 	}
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		return fmt.Errorf("%w: %w", errdefs.ErrNotImplemented, err)
+	}
+	if errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("%w: %w", errdefs.ErrFailedPrecondition, err)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -210,5 +211,38 @@ func TestV1RealUpdateRemoved(t *testing.T) {
 		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", ctl, path)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s cgroup back after the update: %v", ctl, err)
 		}
+	}
+}
+
+// TestV1RealLimitBelowUsage: the kernel refuses a memory limit it cannot
+// reclaim down to, with EBUSY; Update reports that as FailedPrecondition
+// (the container's state refuses it, the value itself is fine) and the old
+// limit stays.
+func TestV1RealLimitBelowUsage(t *testing.T) {
+	skipUnlessV1(t)
+	if b, err := os.ReadFile("/proc/swaps"); err != nil || strings.Count(string(b), "\n") > 1 {
+		t.Skip("swap on: the kernel could swap the usage out instead of refusing")
+	}
+	path := uniquePath(t)
+	m, err := New(path, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = KillAll(m, syscall.SIGKILL, time.Second); _ = m.Delete() })
+	// 16 MiB of tmpfs charged to the cgroup: without swap, nothing the
+	// kernel can reclaim. Removed first at cleanup, which uncharges it.
+	shm := filepath.Join("/dev/shm", strings.ReplaceAll(filepath.Base(path), "/", "-"))
+	t.Cleanup(func() { _ = os.Remove(shm) })
+	dir := filepath.Join("/sys/fs/cgroup/memory", path)
+	fill := exec.Command("sh", "-c", `echo $$ >"$1/cgroup.procs" && exec dd if=/dev/zero of="$2" bs=1M count=16 2>/dev/null`, "sh", dir, shm)
+	if out, err := fill.CombinedOutput(); err != nil {
+		t.Fatalf("fill: %v %s", err, out)
+	}
+	err = m.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(4 << 20))}})
+	if !errors.Is(err, errdefs.ErrFailedPrecondition) || !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("limit below usage: %v, want ErrFailedPrecondition and EBUSY", err)
+	}
+	if got := read(t, filepath.Join(dir, "memory.limit_in_bytes")); got != strconv.Itoa(64<<20) {
+		t.Errorf("memory.limit_in_bytes = %s after the refused update, want %d", got, 64<<20)
 	}
 }
