@@ -1,31 +1,11 @@
 package integration
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
 )
-
-// criStatus is what the tests read of `crictl inspect`.
-type criStatus struct {
-	Status struct {
-		State    string `json:"state"`
-		Reason   string `json:"reason"`
-		ExitCode int    `json:"exitCode"`
-	} `json:"status"`
-}
-
-func criInspect(t *testing.T, id string) criStatus {
-	t.Helper()
-	var st criStatus
-	out := crictl(t, "inspect", "-o", "json", id)
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("crictl inspect %s: %v\n%s", id, err, out)
-	}
-	return st
-}
 
 // TestCRIOOM: a CRI container that the kernel OOM-kills is reported with
 // reason OOMKilled, as kubelet expects. When the victim is the init, CRI
@@ -54,9 +34,9 @@ func TestCRIOOM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := startContainer(t, pod, podCfg, tc.name, obj{"command": tc.command, "linux": obj{"resources": resources}})
 			deadline := time.Now().Add(time.Minute)
-			var st criStatus
+			var st criContainer
 			for {
-				st = criInspect(t, id)
+				st = criInspect(t, "inspect", id)
 				if st.Status.State == "CONTAINER_EXITED" && st.Status.Reason == "OOMKilled" || time.Now().After(deadline) {
 					break
 				}
