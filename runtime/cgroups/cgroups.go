@@ -54,7 +54,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -98,6 +97,13 @@ type Manager interface {
 	OOMEvents(ctx context.Context) (<-chan struct{}, error)
 }
 
+// Attacher is a Manager whose cgroup another party owns and must be given
+// the container's first process once it has joined: the systemd driver's,
+// since systemd starts a scope unit only with a process in it.
+type Attacher interface {
+	Attach(pid int) error
+}
+
 const (
 	// freezeTimeout bounds how long Freeze waits for the kernel to report
 	// the cgroup frozen: a task in uninterruptible sleep can keep it
@@ -107,14 +113,10 @@ const (
 )
 
 // cleanPath makes a spec cgroupsPath absolute; like runc, a relative path is
-// taken from the root of the hierarchy. Systemd "slice:prefix:name" paths
-// are refused, since raind has no systemd driver.
+// taken from the root of the hierarchy.
 func cleanPath(path string) (string, error) {
 	if path == "" {
 		return "", fmt.Errorf("empty cgroups path: %w", errdefs.ErrInvalidArgument)
-	}
-	if strings.Contains(path, ":") {
-		return "", fmt.Errorf("systemd cgroups path %q: %w", path, errdefs.ErrNotImplemented)
 	}
 	p := filepath.Clean("/" + path)
 	if p == "/" {
@@ -124,8 +126,14 @@ func cleanPath(path string) (string, error) {
 }
 
 // New creates the cgroup at path (a spec linux.cgroupsPath) and applies res
-// to it before returning, so the limits bind every process that joins.
+// to it before returning, so the limits bind every process that joins. A
+// "slice:prefix:name" path (IsSystemdPath) is systemd's, through its D-Bus
+// API; New then fails with ErrFailedPrecondition where systemd does not
+// run. Its Manager is also an Attacher.
 func New(path string, res *specs.LinuxResources) (Manager, error) {
+	if IsSystemdPath(path) {
+		return newSystemd(realSystemd(), path, res)
+	}
 	p, err := cleanPath(path)
 	if err != nil {
 		return nil, err
@@ -146,6 +154,9 @@ func New(path string, res *specs.LinuxResources) (Manager, error) {
 // Load opens an existing cgroup, for cleaning up after a crashed shim. It is
 // ErrNotFound if the cgroup does not exist.
 func Load(path string) (Manager, error) {
+	if IsSystemdPath(path) {
+		return loadSystemd(realSystemd(), path)
+	}
 	p, err := cleanPath(path)
 	if err != nil {
 		return nil, err
