@@ -10,8 +10,7 @@
 // protobuf types containerd's Stats API carries, and deliver OOM events.
 // It is a design dependency: containerd's Stats API carries the library's
 // metrics types, and the shim serves the same cgroups the runc shim does;
-// it costs the shim the protobuf runtime, cilium/ebpf and godbus (for its
-// systemd support, unused here). Where the library is wrong or falls
+// it costs the shim the protobuf runtime, cilium/ebpf and godbus. Where the library is wrong or falls
 // short, this package corrects it at the edge, before or after calling
 // it; each place says why, marked "Report upstream", with a test that
 // fails without the correction:
@@ -42,11 +41,35 @@
 //     by the last rule naming it and replaces the old program; keeping it
 //     costs no dependency, since cgroup2 links cilium/ebpf anyway.
 //
-// Systemd "slice:prefix:name" paths are refused with ErrNotImplemented:
-// raind has no systemd cgroup driver yet. The package must not know about
-// the shim, containerd or container processes beyond their pids, must not
-// touch any cgroup other than the one it was given and the parents it
-// created for it, and keeps no package-level mutable state.
+// A "slice:prefix:name" cgroupsPath (Kubernetes with SystemdCgroup, the
+// kubeadm default) is systemd's (systemd*.go), as with runc's systemd
+// driver: the unit is "prefix-name.scope" (or name, if it is a slice) in
+// the slice (system.slice if empty), in the directory systemd gives it
+// ("a-b.slice" is a.slice/a-b.slice). New makes the directories with the
+// limits in force as the cgroupfs driver does; the scope is started
+// through go-systemd's D-Bus client (github.com/coreos/go-systemd/v22/dbus)
+// with the container's first process (Attacher: systemd starts no empty
+// scope), Slice=, Delegate=yes, DefaultDependencies=no, accounting, and the
+// resources systemd manages as properties (v1 MemoryLimit, CPUShares,
+// BlockIOWeight; v2 MemoryMax/Low/SwapMax, CPUWeight; both CPUQuota,
+// TasksMax, AllowedCPUs, DevicePolicy=strict with DeviceAllow), so that a
+// reload of systemd rewrites the same limits instead of lifting them;
+// everything else (joining, listing, freezing, statistics, OOM events, the
+// limits systemd has no property for) is done by the cgroupfs manager, the
+// limits systemd has a property for included. Update sets the properties
+// and then writes the files; Delete stops the unit once it is empty.
+// Where systemd does not run (no /run/systemd/system, or no D-Bus
+// connection) New fails with ErrFailedPrecondition, and Load still finds
+// the files to clean up. The library's own systemd support is not used:
+// cgroup2.NewSystemd starts every scope in system.slice whatever slice it
+// is given and never delegates, and cgroup1's starts no scope of the
+// container's (TestLibrarySystemdIgnoresSlice). Report upstream.
+//
+// The package must not know about the shim, containerd or container
+// processes beyond their pids, must not touch any cgroup other than the
+// one it was given and the parents it created for it (for a systemd path,
+// nothing systemd has not been asked for but the unit's own directories),
+// and keeps no package-level mutable state.
 package cgroups
 
 import (

@@ -212,7 +212,9 @@ func TestSystemdStartFailures(t *testing.T) {
 	fs := map[string]*fakeFS{}
 	h := fakeHost(addr, false, fs, nil)
 
+	sd.mu.Lock()
 	sd.failUnits["p-bad.scope"] = true
+	sd.mu.Unlock()
 	m, err := newSystemd(h, "system.slice:p:bad", &specs.LinuxResources{})
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +260,9 @@ func TestSystemdStartFailures(t *testing.T) {
 func TestSystemdOldVersion(t *testing.T) {
 	addr := privateBus(t)
 	sd := startFakeSystemd(t, addr)
+	sd.mu.Lock()
 	sd.version = "v239"
+	sd.mu.Unlock()
 	fs := map[string]*fakeFS{}
 	m, err := newSystemd(fakeHost(addr, true, fs, nil), "system.slice:p:old", &specs.LinuxResources{
 		CPU: &specs.LinuxCPU{Quota: i64(50000), Period: u64(100000), Cpus: "0"}})
