@@ -321,7 +321,17 @@ func (c *systemdCgroup) Delete() error {
 			return err
 		}
 	}
-	return c.Manager.Delete()
+	if err := c.Manager.Delete(); err != nil {
+		return err
+	}
+	// systemd removes the unified directory of a hybrid host when the
+	// unit stops; one it left, or made before it went away, goes too.
+	if c.host.unified != "" {
+		if err := os.Remove(filepath.Join(c.host.unified, c.unit.dir)); err != nil && !notExist(err) {
+			return fmt.Errorf("remove %s: %w", filepath.Join(c.host.unified, c.unit.dir), err)
+		}
+	}
+	return nil
 }
 
 // killCgroup uses the cgroupfs manager's one-step kill, if it has one.
