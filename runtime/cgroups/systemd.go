@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/errdefs"
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
@@ -289,11 +290,38 @@ func (c *systemdCgroup) Update(res *specs.LinuxResources) error {
 		return err
 	}
 	if len(props) > 0 {
-		if err := conn.SetUnitPropertiesContext(ctx, c.unit.unit, true, props...); err != nil {
+		thaw := c.freezeForDevices(res)
+		err := conn.SetUnitPropertiesContext(ctx, c.unit.unit, true, props...)
+		thaw()
+		if err != nil {
 			return fmt.Errorf("systemd unit %s: set properties: %w", c.unit.unit, dbusError(err))
 		}
 	}
 	return c.Manager.Update(fileRes)
+}
+
+// freezeForDevices freezes a running v1 cgroup while systemd applies new
+// device rules, and returns what thaws it: systemd writes them as
+// "devices.deny a" and then each allowed device, and a process opening
+// /dev/null in between would fail (runc freezes likewise). v2 needs none:
+// systemd swaps its device program in one step. A cgroup that cannot be
+// frozen is updated anyway, as runc does.
+func (c *systemdCgroup) freezeForDevices(res *specs.LinuxResources) (thaw func()) {
+	nothing := func() {}
+	v, ok := c.Manager.(*v1)
+	if c.host.v2 || !ok || len(res.Devices) == 0 {
+		return nothing
+	}
+	dir := v.dir(cgroup1.Freezer)
+	if state, err := readFile(dir, "freezer.state"); err != nil || state != "THAWED" {
+		// Frozen already (paused), or no freezer.
+		return nothing
+	}
+	if err := v.Freeze(); err != nil {
+		_ = v.Thaw()
+		return nothing
+	}
+	return func() { _ = v.Thaw() }
 }
 
 // Delete stops the unit, once the cgroup is empty (systemd would kill what

@@ -59,15 +59,18 @@ func privateBus(t *testing.T) string {
 			t.Logf("dbus-daemon: %s", stderr.String())
 		}
 	})
+	// The socket file appears at bind, before the daemon accepts.
+	addr := "unix:path=" + sock
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
+		c, err := dialBus(addr)
+		if err == nil {
+			c.Close()
+			return addr
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("dbus-daemon did not listen")
+			t.Fatalf("dbus-daemon does not answer: %v", err)
 		}
 	}
-	return "unix:path=" + sock
 }
 
 func dialBus(addr string) (*godbus.Conn, error) {
@@ -114,6 +117,8 @@ type fakeSystemd struct {
 	jobs      uint32
 	failUnits map[string]bool
 	version   string
+	// onSet, if set, runs at every SetUnitProperties.
+	onSet func()
 }
 
 func startFakeSystemd(t *testing.T, addr string) *fakeSystemd {
@@ -206,6 +211,9 @@ func (f *fakeSystemd) SetUnitProperties(name string, runtime bool, props []sdPro
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(sdCall{method: "SetUnitProperties", unit: name, props: propsOf(props)})
+	if f.onSet != nil {
+		f.onSet()
+	}
 	if _, ok := f.units[name]; !ok {
 		return godbus.NewError("org.freedesktop.systemd1.NoSuchUnit", []any{"Unit " + name + " not loaded."})
 	}

@@ -92,6 +92,29 @@ func TestSystemdRealFiles(t *testing.T) {
 		}
 	}
 
+	// New device rules reach systemd with the cgroup frozen on v1.
+	var stateAtSet string
+	sd.mu.Lock()
+	sd.onSet = func() { stateAtSet, _ = readFile("/sys/fs/cgroup/freezer"+dir, "freezer.state") }
+	sd.mu.Unlock()
+	if err := m.Update(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Access: "rwm"}, dev(true, "c", 1, 3, "rwm")}}); err != nil {
+		t.Fatal(err)
+	}
+	if calls := sd.take(); len(calls) != 1 || calls[0].props["DevicePolicy"] != "strict" {
+		t.Errorf("update: %+v", calls)
+	}
+	if !h.v2 {
+		if stateAtSet != "FROZEN" {
+			t.Errorf("freezer.state %q while systemd set the device rules", stateAtSet)
+		}
+		if got, _ := readFile("/sys/fs/cgroup/freezer"+dir, "freezer.state"); got != "THAWED" {
+			t.Errorf("freezer.state %q after the update", got)
+		}
+		if got, _ := readFile("/sys/fs/cgroup/devices"+dir, "devices.list"); got != "c 1:3 rwm" {
+			t.Errorf("devices.list %q", got)
+		}
+	}
+
 	if err := m.Delete(); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("Delete with processes: %v", err)
 	}
