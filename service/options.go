@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
@@ -114,8 +115,19 @@ func fromRuncOptions(o *runcoptions.Options) (taskOptions, error) {
 //     would create a cgroupfs directory of that name, which raind never
 //     does, and going through systemd instead would not be what was
 //     asked.
-func checkCgroupDriver(driver, path string) error {
+//
+// With a systemd path, the spec's "org.systemd.property.NAME" annotations,
+// which runc adds to the unit's properties, are refused by name: raind
+// does not pass them to systemd yet.
+func checkCgroupDriver(driver, path string, annotations map[string]string) error {
 	systemdPath := cgroups.IsSystemdPath(path)
+	if systemdPath {
+		for _, k := range sortedAnnotations(annotations) {
+			if strings.HasPrefix(k, "org.systemd.property.") {
+				return fmt.Errorf("annotation %s: systemd unit properties from annotations: %w", k, errdefs.ErrNotImplemented)
+			}
+		}
+	}
 	switch {
 	case driver == driverSystemd && path == "":
 		return fmt.Errorf("runc options: systemd_cgroup: the spec has no linux.cgroupsPath; give it as \"slice:prefix:name\": %w", errdefs.ErrInvalidArgument)
@@ -125,4 +137,13 @@ func checkCgroupDriver(driver, path string) error {
 		return fmt.Errorf("linux.cgroupsPath %q is a systemd \"slice:prefix:name\" path, but the runc options do not set systemd_cgroup: %w", path, errdefs.ErrInvalidArgument)
 	}
 	return nil
+}
+
+func sortedAnnotations(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

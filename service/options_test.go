@@ -92,10 +92,20 @@ func TestCheckCgroupDriver(t *testing.T) {
 		// runc would make a directory of that name; raind never does.
 		{driverCgroupfs, "system.slice:raind:c1", false},
 	} {
-		err := checkCgroupDriver(tc.driver, tc.path)
+		err := checkCgroupDriver(tc.driver, tc.path, map[string]string{"io.kubernetes.cri.sandbox-id": "x"})
 		if tc.ok != (err == nil) || (err != nil && !errdefs.IsInvalidArgument(err)) {
 			t.Errorf("%q %q: %v", tc.driver, tc.path, err)
 		}
+	}
+	// runc gives these to systemd; raind does not yet, and says so.
+	a := map[string]string{"org.systemd.property.TimeoutStopSec": "60", "org.systemd.property.CollectMode": "'inactive-or-failed'"}
+	err := checkCgroupDriver("", "system.slice:raind:c1", a)
+	if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "org.systemd.property.CollectMode") {
+		t.Errorf("systemd property annotations: %v, want NotImplemented naming the first", err)
+	}
+	// Without systemd, runc ignores them too.
+	if err := checkCgroupDriver("", "/raind/c1", a); err != nil {
+		t.Errorf("cgroupfs path: %v", err)
 	}
 }
 
