@@ -160,6 +160,9 @@ func newSystemd(h systemdHost, path string, res *specs.LinuxResources) (Manager,
 	if err != nil {
 		return nil, err
 	}
+	if res == nil {
+		res = &specs.LinuxResources{}
+	}
 	ctx := context.Background()
 	conn, err := h.connect(ctx)
 	if err != nil {

@@ -172,9 +172,12 @@ func TestSystemdSliceUnit(t *testing.T) {
 	addr := privateBus(t)
 	sd := startFakeSystemd(t, addr)
 	fs := map[string]*fakeFS{}
-	m, err := newSystemd(fakeHost(addr, true, fs, nil), "machine.slice:x:machine-c1.slice", &specs.LinuxResources{})
+	m, err := newSystemd(fakeHost(addr, true, fs, nil), "machine.slice:x:machine-c1.slice", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f := fs["/machine.slice/machine-c1.slice"]; f == nil || f.res[0] == nil {
+		t.Fatalf("no resources are no limits, not nil: %v", fs)
 	}
 	calls := sd.take()
 	if got := methods(calls); !reflect.DeepEqual(got, []string{"StartTransientUnit machine-c1.slice"}) {
