@@ -39,6 +39,7 @@ APT_NEEDS=(
   "/usr/bin/tini-static:tini" # nerdctl run --init
   "protoc:protobuf-compiler" # go generate ./service/taskv3 (hack/gen-taskv3.sh)
   "/usr/include/google/protobuf/any.proto:libprotobuf-dev" # its well-known .proto files
+  "dbus-daemon:dbus-daemon" # runtime/cgroups: a private bus for the fake systemd the systemd driver is tested against
 )
 
 log() { echo "install-deps: $*" >&2; }

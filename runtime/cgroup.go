@@ -17,6 +17,13 @@ type Cgroup interface {
 	Delete() error
 }
 
+// cgroupAttacher is a Cgroup that must be told the container's init once it
+// has joined, before it runs anything of the container's: systemd's, which
+// starts a scope unit only with a process in it (runtime/cgroups.Attacher).
+type cgroupAttacher interface {
+	Attach(pid int) error
+}
+
 // Cgroups creates, loads and empties cgroups; runtime/cgroups.Driver
 // fills it in. It is handed in rather than imported because this package
 // is also the container's init: re-executed for every container and exec,

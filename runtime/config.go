@@ -117,6 +117,9 @@ func (c *Config) SetTerminal(t bool) { c.view.Process.Terminal = t }
 // them.
 func (c *Config) Annotations() map[string]string { return c.view.Annotations }
 
+// CgroupsPath returns the spec's linux.cgroupsPath, "" if it has none.
+func (c *Config) CgroupsPath() string { return c.view.Linux.CgroupsPath }
+
 // cgroupPath is the spec's cgroupsPath, or raind's default for id.
 func (c *Config) cgroupPath(id string) string {
 	if p := c.view.Linux.CgroupsPath; p != "" {

@@ -147,9 +147,14 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		}
 	}()
 
+	var attach func(int) error
+	if a, ok := c.cgroup.(cgroupAttacher); ok {
+		attach = a.Attach
+	}
 	c.init, err = spawn(ctx, spawnRequest{
-		self:  self,
-		stdio: opts.Stdio,
+		self:   self,
+		stdio:  opts.Stdio,
+		attach: attach,
 		ns: nsenter.Request{
 			CgroupProcs: c.cgroup.ProcsFiles(),
 			Join:        plan.join,

@@ -130,6 +130,9 @@ type spawnRequest struct {
 	// runtimeHooks runs the prestart and createRuntime hooks when the
 	// init asks (msgHooks); nil if the spec has none.
 	runtimeHooks func(ctx context.Context, pid int) error
+	// attach, if set, is told the pid once the child has joined its
+	// cgroup and before it is sent its config; an error ends the child.
+	attach func(pid int) error
 	// agent is the seccomp agent of the process's profile, or nil.
 	agent *seccompAgent
 	// initialCPUs is process.execCPUAffinity.initial, if any.
@@ -218,6 +221,11 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 			p.console.Close()
 		}
 		return nil, wrapCtx(ctx, err)
+	}
+	if req.attach != nil {
+		if err := req.attach(pid); err != nil {
+			return fail(fmt.Errorf("cgroup of %d: %w", pid, err))
+		}
 	}
 	req.config.Pid = pid
 	req.config.RuntimeHooks = req.runtimeHooks != nil

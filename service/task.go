@@ -113,6 +113,9 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, refusal(fmt.Errorf("%s/config.json: %w", r.Bundle, err))
 	}
+	if err := checkCgroupDriver(opts.cgroupDriver, cfg.CgroupsPath(), cfg.Annotations()); err != nil {
+		return nil, refusal(err)
+	}
 	// The stdio decides, whatever process.terminal says, as with the runc
 	// shim.
 	cfg.SetTerminal(r.Terminal)

@@ -10,8 +10,7 @@
 // protobuf types containerd's Stats API carries, and deliver OOM events.
 // It is a design dependency: containerd's Stats API carries the library's
 // metrics types, and the shim serves the same cgroups the runc shim does;
-// it costs the shim the protobuf runtime, cilium/ebpf and godbus (for its
-// systemd support, unused here). Where the library is wrong or falls
+// it costs the shim the protobuf runtime, cilium/ebpf and godbus. Where the library is wrong or falls
 // short, this package corrects it at the edge, before or after calling
 // it; each place says why, marked "Report upstream", with a test that
 // fails without the correction:
@@ -42,11 +41,35 @@
 //     by the last rule naming it and replaces the old program; keeping it
 //     costs no dependency, since cgroup2 links cilium/ebpf anyway.
 //
-// Systemd "slice:prefix:name" paths are refused with ErrNotImplemented:
-// raind has no systemd cgroup driver yet. The package must not know about
-// the shim, containerd or container processes beyond their pids, must not
-// touch any cgroup other than the one it was given and the parents it
-// created for it, and keeps no package-level mutable state.
+// A "slice:prefix:name" cgroupsPath (Kubernetes with SystemdCgroup, the
+// kubeadm default) is systemd's (systemd*.go), as with runc's systemd
+// driver: the unit is "prefix-name.scope" (or name, if it is a slice) in
+// the slice (system.slice if empty), in the directory systemd gives it
+// ("a-b.slice" is a.slice/a-b.slice). New makes the directories with the
+// limits in force as the cgroupfs driver does; the scope is started
+// through go-systemd's D-Bus client (github.com/coreos/go-systemd/v22/dbus)
+// with the container's first process (Attacher: systemd starts no empty
+// scope), Slice=, Delegate=yes, DefaultDependencies=no, accounting, and the
+// resources systemd manages as properties (v1 MemoryLimit, CPUShares,
+// BlockIOWeight; v2 MemoryMax/Low/SwapMax, CPUWeight; both CPUQuota,
+// TasksMax, AllowedCPUs, DevicePolicy=strict with DeviceAllow), so that a
+// reload of systemd rewrites the same limits instead of lifting them;
+// everything else (joining, listing, freezing, statistics, OOM events, the
+// limits systemd has no property for) is done by the cgroupfs manager, the
+// limits systemd has a property for included. Update sets the properties
+// and then writes the files; Delete stops the unit once it is empty.
+// Where systemd does not run (no /run/systemd/system, or no D-Bus
+// connection) New fails with ErrFailedPrecondition, and Load still finds
+// the files to clean up. The library's own systemd support is not used:
+// cgroup2.NewSystemd starts every scope in system.slice whatever slice it
+// is given and never delegates, and cgroup1's starts no scope of the
+// container's (TestLibrarySystemdIgnoresSlice). Report upstream.
+//
+// The package must not know about the shim, containerd or container
+// processes beyond their pids, must not touch any cgroup other than the
+// one it was given and the parents it created for it (for a systemd path,
+// nothing systemd has not been asked for but the unit's own directories),
+// and keeps no package-level mutable state.
 package cgroups
 
 import (
@@ -54,7 +77,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -106,6 +128,13 @@ type Manager interface {
 	OOMKills() (uint64, error)
 }
 
+// Attacher is a Manager whose cgroup another party owns and must be given
+// the container's first process once it has joined: the systemd driver's,
+// since systemd starts a scope unit only with a process in it.
+type Attacher interface {
+	Attach(pid int) error
+}
+
 const (
 	// freezeTimeout bounds how long Freeze waits for the kernel to report
 	// the cgroup frozen: a task in uninterruptible sleep can keep it
@@ -115,14 +144,10 @@ const (
 )
 
 // cleanPath makes a spec cgroupsPath absolute; like runc, a relative path is
-// taken from the root of the hierarchy. Systemd "slice:prefix:name" paths
-// are refused, since raind has no systemd driver.
+// taken from the root of the hierarchy.
 func cleanPath(path string) (string, error) {
 	if path == "" {
 		return "", fmt.Errorf("empty cgroups path: %w", errdefs.ErrInvalidArgument)
-	}
-	if strings.Contains(path, ":") {
-		return "", fmt.Errorf("systemd cgroups path %q: %w", path, errdefs.ErrNotImplemented)
 	}
 	p := filepath.Clean("/" + path)
 	if p == "/" {
@@ -132,8 +157,14 @@ func cleanPath(path string) (string, error) {
 }
 
 // New creates the cgroup at path (a spec linux.cgroupsPath) and applies res
-// to it before returning, so the limits bind every process that joins.
+// to it before returning, so the limits bind every process that joins. A
+// "slice:prefix:name" path (IsSystemdPath) is systemd's, through its D-Bus
+// API; New then fails with ErrFailedPrecondition where systemd does not
+// run. Its Manager is also an Attacher.
 func New(path string, res *specs.LinuxResources) (Manager, error) {
+	if IsSystemdPath(path) {
+		return newSystemd(realSystemd(), path, res)
+	}
 	p, err := cleanPath(path)
 	if err != nil {
 		return nil, err
@@ -154,6 +185,9 @@ func New(path string, res *specs.LinuxResources) (Manager, error) {
 // Load opens an existing cgroup, for cleaning up after a crashed shim. It is
 // ErrNotFound if the cgroup does not exist.
 func Load(path string) (Manager, error) {
+	if IsSystemdPath(path) {
+		return loadSystemd(realSystemd(), path)
+	}
 	p, err := cleanPath(path)
 	if err != nil {
 		return nil, err

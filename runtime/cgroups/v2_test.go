@@ -105,7 +105,9 @@ func TestCleanPath(t *testing.T) {
 			t.Errorf("%q: %q %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"", "/", "system.slice:docker:abc", "/.."} {
+	// A "slice:prefix:name" path never gets here: New and Load give it to
+	// the systemd driver (TestSystemdOnThisHost).
+	for _, bad := range []string{"", "/", "/.."} {
 		if _, err := cleanPath(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
