@@ -267,6 +267,7 @@ func (m *fakeFS) Freeze() error                                      { return ni
 func (m *fakeFS) Thaw() error                                        { return nil }
 func (m *fakeFS) Stats() (proto.Message, error)                      { return nil, nil }
 func (m *fakeFS) OOMEvents(context.Context) (<-chan struct{}, error) { return nil, nil }
+func (m *fakeFS) OOMKills() (uint64, error)                          { return 0, nil }
 func (m *fakeFS) Pids() ([]int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
