@@ -29,6 +29,8 @@
 //     io.weight, per-device weights, cpu burst and idle, the unified map)
 //     is written here. Controllers are enabled through the library, and
 //     checked after, since it keeps only the last ancestor's error.
+//   - v2 Stats without a pids controller: the library reads the missing
+//     pids.current as 0 processes; the tasks are counted here instead.
 //   - Freeze and thaw: the library polls without a bound (and on v2 reads
 //     back cgroup.freeze, which only echoes the request), so a task stuck
 //     in uninterruptible sleep would hang KillAll; they are done here with

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
+	"github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -311,5 +312,37 @@ func (c *v2) Stats() (proto.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats of cgroup %s: %w", c.path, err)
 	}
+	if err := c.countTasks(m); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// countTasks fills in pids.current when the cgroup has no pids controller
+// (a hybrid host's cgroup2, or one where it is not enabled): the library
+// reads the missing file as 0, and a container would then report no
+// processes. The kernel's pids.current counts tasks (threads) of the whole
+// subtree, so the threads are counted in every cgroup.threads below. The
+// limit stays 0, as the library reports a missing pids.max. Report
+// upstream.
+func (c *v2) countTasks(m *stats.Metrics) error {
+	if m.Pids == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "pids.current")); !notExist(err) {
+		return nil
+	}
+	// A child cgroup removed during the walk fails it: walk again.
+	var err error
+	for range 3 {
+		var tids []uint64
+		if tids, err = c.m.Threads(true); err == nil {
+			m.Pids.Current = uint64(len(tids))
+			return nil
+		}
+		if _, serr := os.Stat(c.dir); notExist(serr) {
+			return fmt.Errorf("stats of cgroup %s: %w", c.path, errdefs.ErrNotFound)
+		}
+	}
+	return fmt.Errorf("count tasks of cgroup %s: %w", c.path, err)
 }
