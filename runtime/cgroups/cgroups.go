@@ -41,8 +41,10 @@
 //     read-write (TestLibraryDeviceFilterSharedBit shows it on the kernel),
 //     and its attach only ever adds programs, so an update could never
 //     widen the allowed devices. raind's filter decides every access bit
-//     by the last rule naming it and replaces the old program; keeping it
-//     costs no dependency, since cgroup2 links cilium/ebpf anyway.
+//     by the last rule naming it and replaces the old program, built
+//     from the rules in force followed by the update's, so that an update
+//     adds to the rules as on v1; keeping it costs no dependency, since
+//     cgroup2 links cilium/ebpf anyway.
 //
 // Systemd "slice:prefix:name" paths are refused with ErrNotImplemented:
 // raind has no systemd cgroup driver yet. The package must not know about

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
@@ -27,6 +28,16 @@ type v2 struct {
 	path       string
 	dir        string
 	m          *cgroup2.Manager
+
+	// mu guards devices, the device rules the attached filter was built
+	// from: an update's rules are appended to them and the filter
+	// rebuilt, so that an update adds exceptions as writes to v1's
+	// devices.allow and devices.deny do, instead of replacing every rule
+	// the container was created with (its /dev/null among them). A
+	// loaded cgroup starts with none: Load serves the clean-up of a
+	// crashed shim, which updates nothing.
+	mu      sync.Mutex
+	devices []specs.LinuxDeviceCgroup
 }
 
 // newV2 takes the mountpoint so that tests can point it at a fake cgroupfs:
@@ -129,11 +140,14 @@ func (c *v2) enableControllers(controllers []string) error {
 }
 
 func (c *v2) apply(controllers []string, res *specs.LinuxResources) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	// Built first so that bad rules are refused before anything changes.
 	var prog []bpfInsn
+	devices := append(slices.Clip(c.devices), res.Devices...)
 	if len(res.Devices) > 0 {
 		var err error
-		if prog, err = devicesProgram(res.Devices); err != nil {
+		if prog, err = devicesProgram(devices); err != nil {
 			return err
 		}
 	}
@@ -158,7 +172,10 @@ func (c *v2) apply(controllers []string, res *specs.LinuxResources) error {
 		}
 	}
 	if prog != nil {
-		return c.setDevices(prog)
+		if err := c.setDevices(prog); err != nil {
+			return err
+		}
+		c.devices = devices
 	}
 	return nil
 }
