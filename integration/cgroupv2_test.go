@@ -396,6 +396,15 @@ func TestCgroupV2Update(t *testing.T) {
 				t.Fatalf("hugetlb.2MB.max %s after Update to %d", got, limit)
 			}
 		}
+		// The same file through the spec's unified map, then back.
+		for _, val := range []string{"6291456", strconv.FormatUint(8<<20, 10)} {
+			if err := v.task.Update(v.ctx, containerd.WithResources(&specs.LinuxResources{Unified: map[string]string{"hugetlb.2MB.max": val}})); err != nil {
+				t.Fatal(err)
+			}
+			if got := readTrim(t, maxFile); got != val {
+				t.Fatalf("hugetlb.2MB.max %s after a unified update to %s", got, val)
+			}
+		}
 	} else {
 		t.Log("no hugetlb controller or no 2MB pages: the hugetlb update is not tested")
 	}
@@ -409,12 +418,14 @@ func TestCgroupV2Update(t *testing.T) {
 		{&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit},
 			HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 2 << 20}}}, "memory"},
 		{&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares}}, "cpu"},
+		{&specs.LinuxResources{Unified: map[string]string{"memory.high": "100M", "hugetlb.2MB.max": "0"}}, "memory"},
 	} {
 		if slices.Contains(controllersOf(t, v.host), c.name) {
 			t.Logf("the %s controller is offered: its refusal is not tested", c.name)
 			continue
 		}
 		err := v.task.Update(v.ctx, containerd.WithResources(c.res))
+		t.Logf("update needing %s: %v", c.name, err)
 		if err == nil || !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), c.name) {
 			t.Errorf("update needing the missing %s controller: %v, want NotImplemented naming it", c.name, err)
 		}
@@ -435,7 +446,10 @@ func TestCgroupV2Update(t *testing.T) {
 		return
 	}
 	id := newID("v2mem")
+	e, _ := setupCgroupV2(t)
+	before := shimPidsFor(e.socket)
 	_, _, err := createV2(v.ctx, v.c, id, oci.WithMemoryLimit(uint64(limit)))
+	t.Logf("create with a memory limit: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "memory") {
 		t.Fatalf("create with a memory limit and no memory controller: %v", err)
 	}
@@ -445,6 +459,14 @@ func TestCgroupV2Update(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(parent, id)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("refused create left cgroup %s (%v)", filepath.Join(parent, id), err)
 	}
+	waitFor(t, "the refused container's shim to exit", func() bool {
+		for _, p := range shimPidsFor(e.socket) {
+			if !slices.Contains(before, p) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestCgroupV2DeadShimCleanup: when a shim dies, containerd runs its
@@ -519,5 +541,58 @@ func TestCgroupV2ShimCgroup(t *testing.T) {
 	}
 	if !slices.Contains(shimPidsFor(e.socket), procs[0]) {
 		t.Fatalf("process %d in the shim cgroup is not a shim of the v2 containerd", procs[0])
+	}
+}
+
+// TestCgroupV2NestedCgroups: a container given a writable cgroupfs in its
+// cgroup namespace (as systemd in a container wants) makes a child cgroup
+// and moves its init there. Stats, Pause and kill reach the whole subtree,
+// and delete removes the child cgroup with the container's.
+func TestCgroupV2NestedCgroups(t *testing.T) {
+	v := newV2Container(t, withCgroupNS,
+		oci.WithMounts([]specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"rw", "nosuid", "noexec", "nodev"}}}),
+		oci.WithProcessArgs("sh", "-c", "mkdir /sys/fs/cgroup/sub && echo $$ > /sys/fs/cgroup/sub/cgroup.procs && exec sleep 1000"))
+	sub := filepath.Join(v.host, "sub")
+	waitFor(t, "init in the child cgroup", func() bool {
+		b, _ := os.ReadFile(filepath.Join(sub, "cgroup.procs"))
+		return strings.TrimSpace(string(b)) == strconv.Itoa(int(v.task.Pid()))
+	})
+	m, err := v.task.Metrics(v.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := typeurl.UnmarshalAny(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := data.(*v2stats.Metrics).Pids; p == nil || p.Current != 1 {
+		t.Errorf("pids %v, want init, in the child cgroup", p)
+	}
+	if err := v.task.Pause(v.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f := eventField(t, filepath.Join(sub, "cgroup.events"), "frozen"); f != "1" {
+		t.Errorf("child cgroup frozen %s while the container is paused", f)
+	}
+	if err := v.task.Resume(v.ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := v.task.Wait(v.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.task.Kill(v.ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatal("init in a child cgroup survived SIGKILL")
+	}
+	if _, err := v.task.Delete(v.ctx); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := os.Stat(v.host); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup %s left after delete (%v)", v.host, err)
 	}
 }
