@@ -244,11 +244,15 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 	if err := unix.Kill(c.init.pid, 0); err != nil {
 		return nil, fmt.Errorf("container %s is not running: %w", c.id, errdefs.ErrFailedPrecondition)
 	}
+	procs, err := c.cgroup.ExecProcsFiles(c.init.pid)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)
+	}
 	p, err := spawn(ctx, spawnRequest{
 		self:  c.self,
 		stdio: stdio,
 		ns: nsenter.Request{
-			CgroupProcs: c.cgroup.ProcsFiles(),
+			CgroupProcs: procs,
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},

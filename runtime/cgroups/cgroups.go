@@ -77,6 +77,10 @@ type Manager interface {
 	// (named ones such as name=systemd included) where the cgroup
 	// exists, one on v2.
 	ProcsFiles() []string
+	// ExecProcsFiles are the cgroup.procs files a process exec'd into the
+	// running container joins, given its init's pid: ProcsFiles, except
+	// on v2 when the container's cgroup itself can take no process.
+	ExecProcsFiles(initPid int) ([]string, error)
 	// Add moves pid into the cgroup, in every hierarchy.
 	Add(pid int) error
 	// Pids lists every process in the cgroup and its descendants.

@@ -207,6 +207,43 @@ func (c *v2) ProcsFiles() []string {
 	return []string{filepath.Join(c.dir, "cgroup.procs")}
 }
 
+// ExecProcsFiles is ProcsFiles unless the container's cgroup has
+// controllers enabled for its children: then the kernel refuses it any
+// process (v2's no-internal-process rule; EBUSY). A container that made
+// child cgroups of its own and enabled controllers in them (systemd as
+// init does) could then not be exec'd into; as runc does, the exec joins
+// init's cgroup instead, provided it is inside the container's.
+func (c *v2) ExecProcsFiles(initPid int) ([]string, error) {
+	on, err := readFile(c.dir, "cgroup.subtree_control")
+	if err != nil {
+		if notExist(err) {
+			return nil, fmt.Errorf("cgroup %s: %w", c.path, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("read subtree controllers of %s: %w", c.path, err)
+	}
+	if on == "" {
+		return c.ProcsFiles(), nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", initPid))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup of init %d: %w", initPid, err)
+	}
+	rel, ok := "", false
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok = strings.CutPrefix(line, "0::"); ok {
+			break
+		}
+	}
+	// The path is relative to our cgroup namespace's root, as the
+	// hierarchy mounted at c.mountpoint shows it.
+	dir := filepath.Join(c.mountpoint, rel)
+	if !ok || !strings.HasPrefix(dir, c.dir+"/") {
+		return nil, fmt.Errorf("cgroup %s has controllers (%s) enabled for its children and init %d is not in one of them (%q): %w",
+			c.path, on, initPid, rel, errdefs.ErrFailedPrecondition)
+	}
+	return []string{filepath.Join(dir, "cgroup.procs")}, nil
+}
+
 func (c *v2) Add(pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("pid %d: %w", pid, errdefs.ErrInvalidArgument)
