@@ -545,18 +545,40 @@ func TestCgroupV2ShimCgroup(t *testing.T) {
 }
 
 // TestCgroupV2NestedCgroups: a container given a writable cgroupfs in its
-// cgroup namespace (as systemd in a container wants) makes a child cgroup
-// and moves its init there. Stats, Pause and kill reach the whole subtree,
-// and delete removes the child cgroup with the container's.
+// cgroup namespace (as systemd in a container wants) makes a child cgroup,
+// moves its init there and enables a controller for it (hugetlb, where the
+// hierarchy offers it), after which the kernel takes no process into the
+// container's own cgroup: an exec joins init's cgroup, as with runc.
+// Stats, Pause and kill reach the whole subtree, and delete removes the
+// child cgroup with the container's.
 func TestCgroupV2NestedCgroups(t *testing.T) {
-	v := newV2Container(t, withCgroupNS,
-		oci.WithMounts([]specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"rw", "nosuid", "noexec", "nodev"}}}),
-		oci.WithProcessArgs("sh", "-c", "mkdir /sys/fs/cgroup/sub && echo $$ > /sys/fs/cgroup/sub/cgroup.procs && exec sleep 1000"))
+	_, hostRoot := setupCgroupV2(t)
+	hugetlb := slices.Contains(controllersOf(t, hostRoot), "hugetlb")
+	script := "mkdir /sys/fs/cgroup/sub && echo $$ > /sys/fs/cgroup/sub/cgroup.procs && exec sleep 1000"
+	opts := []oci.SpecOpts{withCgroupNS,
+		oci.WithMounts([]specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"rw", "nosuid", "noexec", "nodev"}}})}
+	if hugetlb {
+		// The limit has raind enable hugetlb down to the container.
+		opts = append(opts, specEdit(func(s *specs.Spec) {
+			s.Linux.Resources.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}}
+		}))
+		script = strings.Replace(script, "exec sleep", "echo +hugetlb > /sys/fs/cgroup/cgroup.subtree_control && exec sleep", 1)
+	}
+	v := newV2Container(t, append(opts, oci.WithProcessArgs("sh", "-c", script))...)
 	sub := filepath.Join(v.host, "sub")
 	waitFor(t, "init in the child cgroup", func() bool {
 		b, _ := os.ReadFile(filepath.Join(sub, "cgroup.procs"))
-		return strings.TrimSpace(string(b)) == strconv.Itoa(int(v.task.Pid()))
+		ctl, _ := os.ReadFile(filepath.Join(v.host, "cgroup.subtree_control"))
+		return strings.TrimSpace(string(b)) == strconv.Itoa(int(v.task.Pid())) && (!hugetlb || strings.TrimSpace(string(ctl)) == "hugetlb")
 	})
+	if hugetlb {
+		r := execRun(t, v.ctx, v.task, nil, "cat", "/proc/self/cgroup")
+		if r.code != 0 || !strings.HasSuffix(r.stdout, "\n0::/sub\n") {
+			t.Errorf("exec into a container whose cgroup has a controller enabled for its children: %+v, want it in init's /sub", r)
+		}
+	} else {
+		t.Log("no hugetlb controller: the exec into a non-leaf cgroup is not tested")
+	}
 	m, err := v.task.Metrics(v.ctx)
 	if err != nil {
 		t.Fatal(err)
