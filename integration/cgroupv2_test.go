@@ -17,6 +17,7 @@ import (
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/deprecation"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
@@ -125,6 +126,41 @@ func eventField(t *testing.T, path, key string) string {
 func controllersOf(t *testing.T, dir string) []string {
 	t.Helper()
 	return strings.Fields(readTrim(t, filepath.Join(dir, "cgroup.controllers")))
+}
+
+// TestCgroupV2Harness: the second containerd sees a v2 host (it emits no
+// cgroup v1 deprecation, which the first one does on a v1 or hybrid
+// host), and its shims share its mount namespace, which is not ours.
+func TestCgroupV2Harness(t *testing.T) {
+	ctx, c, _ := cgroupV2Client(t, time.Minute)
+	deprecated := func(c *containerd.Client) bool {
+		t.Helper()
+		resp, err := c.IntrospectionService().Server(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range resp.Deprecations {
+			if d.ID == string(deprecation.CgroupV1) {
+				return true
+			}
+		}
+		return false
+	}
+	if deprecated(c) {
+		t.Error("the v2 containerd warns of cgroup v1: it does not see a v2 host")
+	}
+	if cgroupV2State.hostRoot != "/sys/fs/cgroup" && !deprecated(newClient(t)) {
+		t.Error("the main containerd of a hybrid host does not warn of cgroup v1: the check above proves nothing")
+	}
+	newV2Container(t) // for a shim to look at
+	e, _ := setupCgroupV2(t)
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	for _, pid := range shimPidsFor(e.socket) {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		if err != nil || ns != cgroupV2State.mntns || ns == self {
+			t.Errorf("shim %d in mount namespace %q (%v), want the v2 containerd's %q", pid, ns, err, cgroupV2State.mntns)
+		}
+	}
 }
 
 // TestCgroupV2Container: the container's cgroup is a directory of the
@@ -394,6 +430,13 @@ func TestCgroupV2Update(t *testing.T) {
 			}
 			if got := readTrim(t, maxFile); got != strconv.FormatUint(limit, 10) {
 				t.Fatalf("hugetlb.2MB.max %s after Update to %d", got, limit)
+			}
+			// Reservations are limited alike where the kernel has them.
+			rsvd := filepath.Join(v.host, "hugetlb.2MB.rsvd.max")
+			if _, err := os.Stat(rsvd); err == nil {
+				if got := readTrim(t, rsvd); got != strconv.FormatUint(limit, 10) {
+					t.Fatalf("hugetlb.2MB.rsvd.max %s after Update to %d", got, limit)
+				}
 			}
 		}
 		// The same file through the spec's unified map, then back.
