@@ -325,6 +325,19 @@ func TestCgroupV2PauseResume(t *testing.T) {
 	if err := v.task.Pause(v.ctx); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("second Pause: %v", err)
 	}
+	// A paused container still reports its figures, and refuses execs.
+	if _, err := v.task.Metrics(v.ctx); err != nil {
+		t.Errorf("Stats of a paused container: %v", err)
+	}
+	spec, err := v.task.Spec(v.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := *spec.Process
+	ps.Args = []string{"true"}
+	if _, err := v.task.Exec(v.ctx, newID("paused-exec"), &ps, cio.NullIO); err == nil || !strings.Contains(err.Error(), "paused") {
+		t.Errorf("exec into a paused container: %v", err)
+	}
 	if err := v.task.Resume(v.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -659,5 +672,39 @@ func TestCgroupV2NestedCgroups(t *testing.T) {
 	}
 	if _, err := os.Stat(v.host); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cgroup %s left after delete (%v)", v.host, err)
+	}
+}
+
+// TestCgroupV2KillAll: a signal to every process of the container goes
+// through the cgroup: SIGTERM by freezing, signalling and thawing (the
+// other sleep dies; init, pid 1 of its namespace without a handler, is
+// immune) and the cgroup is left thawed; SIGKILL through cgroup.kill.
+func TestCgroupV2KillAll(t *testing.T) {
+	v := newV2Container(t, oci.WithProcessArgs("sh", "-c", "sleep 1000 & exec sleep 1001"))
+	waitFor(t, "both sleeps", func() bool { return len(cgroupProcs(t, v.host)) == 2 })
+	if err := v.task.Kill(v.ctx, syscall.SIGTERM, containerd.WithKillAll); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the other sleep to die of SIGTERM", func() bool { return len(cgroupProcs(t, v.host)) == 1 })
+	if f := eventField(t, filepath.Join(v.host, "cgroup.events"), "frozen"); f != "0" {
+		t.Errorf("cgroup frozen %s after a signal to all", f)
+	}
+	if st, err := v.task.Status(v.ctx); err != nil || st.Status != containerd.Running {
+		t.Fatalf("after SIGTERM to all: %+v %v", st, err)
+	}
+	ch, err := v.task.Wait(v.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.task.Kill(v.ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-ch:
+		if st.ExitCode() != 137 {
+			t.Errorf("exit %d after SIGKILL to all", st.ExitCode())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the container survived SIGKILL to all")
 	}
 }
