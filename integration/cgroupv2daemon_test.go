@@ -159,11 +159,22 @@ func stopCgroupV2() error {
 	}
 	errs := []error{st.d.stop(st.e)}
 	if st.mntns != "" {
-		if left := pidsInMountNS(st.mntns); len(left) > 0 {
-			errs = append(errs, fmt.Errorf("processes left in the v2 containerd's mount namespace, killed: %v", left))
+		// A shim that containerd's last delete told to go may still be
+		// on its way out.
+		deadline := time.Now().Add(5 * time.Second)
+		left := pidsInMountNS(st.mntns)
+		for len(left) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			left = pidsInMountNS(st.mntns)
+		}
+		if len(left) > 0 {
+			var named []string
 			for _, pid := range left {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				named = append(named, fmt.Sprintf("%d (%s)", pid, strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")))
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
+			errs = append(errs, fmt.Errorf("processes left in the v2 containerd's mount namespace, killed: %s", strings.Join(named, ", ")))
 		}
 	}
 	// The containers' cgroups are the shims' to remove; the namespace's
