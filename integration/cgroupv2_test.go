@@ -392,32 +392,34 @@ func TestCgroupV2Devices(t *testing.T) {
 	} else if strings.Contains(string(b), ":devices:/") && !strings.Contains(string(b), ":devices:/\n") {
 		t.Fatalf("the container is in a v1 devices cgroup:\n%s", b)
 	}
-	check := func(when string, cases map[string]string) {
+	// Commands and what their output must contain, run in order.
+	check := func(when string, cases ...string) {
 		t.Helper()
-		for cmd, want := range cases {
+		for i := 0; i+1 < len(cases); i += 2 {
+			cmd, want := cases[i], cases[i+1]
 			r := execRun(t, v.ctx, v.task, nil, "sh", "-c", cmd)
 			if got := r.stdout + r.stderr; !strings.Contains(got, want) {
 				t.Errorf("%s: %s: %+v, want %q", when, cmd, r, want)
 			}
 		}
 	}
-	check("default rules", map[string]string{
-		"mknod /dev/xkmsg c 1 11 && echo made":                                        "made\n",
-		"printf '' > /dev/xkmsg && echo opened":                                       "Operation not permitted",
-		"echo x > /dev/null && head -c1 /dev/zero | od -An -tx1":                      " 00\n",
-		"echo x > /dev/full":                                                          "No space left on device",
-		"mknod /dev/xnull c 1 3 && echo y > /dev/xnull && rm /dev/xnull && echo null": "null\n",
-	})
+	check("default rules",
+		"mknod /dev/xkmsg c 1 11 && echo made", "made\n",
+		"printf '' > /dev/xkmsg && echo opened", "Operation not permitted",
+		"echo x > /dev/null && head -c1 /dev/zero | od -An -tx1", " 00\n",
+		"echo x > /dev/full", "No space left on device",
+		"mknod /dev/xnull c 1 3 && echo y > /dev/xnull && rm /dev/xnull && echo null", "null\n",
+	)
 
 	minor := int64(11)
 	res := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "c", Major: ptrInt64(1), Minor: &minor, Access: "w"}}}
 	if err := v.task.Update(v.ctx, containerd.WithResources(res)); err != nil {
 		t.Fatal(err)
 	}
-	check("after allowing c 1:11 w", map[string]string{
-		"printf '' > /dev/xkmsg && echo opened":                  "opened\n",
-		"echo x > /dev/null && head -c1 /dev/zero | od -An -tx1": " 00\n",
-	})
+	check("after allowing c 1:11 w",
+		"printf '' > /dev/xkmsg && echo opened", "opened\n",
+		"echo x > /dev/null && head -c1 /dev/zero | od -An -tx1", " 00\n",
+	)
 }
 
 func ptrInt64(v int64) *int64 { return &v }
