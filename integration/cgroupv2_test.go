@@ -469,6 +469,7 @@ func TestCgroupV2Update(t *testing.T) {
 
 	limit := int64(64 << 20)
 	shares := uint64(512)
+	weight := uint16(500)
 	for _, c := range []struct {
 		res  *specs.LinuxResources
 		name string
@@ -477,6 +478,9 @@ func TestCgroupV2Update(t *testing.T) {
 			HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 2 << 20}}}, "memory"},
 		{&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares}}, "cpu"},
 		{&specs.LinuxResources{Unified: map[string]string{"memory.high": "100M", "hugetlb.2MB.max": "0"}}, "memory"},
+		{&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptrInt64(10)}}, "pids"},
+		{&specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: &weight}}, "io"},
+		{&specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: "0"}}, "cpuset"},
 	} {
 		if slices.Contains(controllersOf(t, v.host), c.name) {
 			t.Logf("the %s controller is offered: its refusal is not tested", c.name)
