@@ -425,8 +425,8 @@ func TestCgroupV2Devices(t *testing.T) {
 func ptrInt64(v int64) *int64 { return &v }
 
 // TestCgroupV2Update: a hugetlb limit (the one controller a hybrid host's
-// cgroup2 may offer) is written to hugetlb.<size>.max; a memory or cpu
-// limit without its controller is refused by name, changes nothing (not
+// cgroup2 may offer) is written to hugetlb.<size>.max; a memory, cpu,
+// pids, io or cpuset limit without its controller is refused by name, changes nothing (not
 // even the part that could be applied) and leaves the container running;
 // a container created with one is refused and leaves no cgroup.
 func TestCgroupV2Update(t *testing.T) {
@@ -534,8 +534,14 @@ func TestCgroupV2Update(t *testing.T) {
 // TestCgroupV2DeadShimCleanup: when a shim dies, containerd runs its
 // delete action (in the v2 containerd's mount namespace, so on v2), which
 // kills the container's processes through the cgroup and removes the
-// cgroup directory.
+// cgroup directory; a paused container's too, whose processes are frozen.
 func TestCgroupV2DeadShimCleanup(t *testing.T) {
+	for _, paused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("paused=%v", paused), func(t *testing.T) { testDeadShimCleanupV2(t, paused) })
+	}
+}
+
+func testDeadShimCleanupV2(t *testing.T, paused bool) {
 	e, _ := setupCgroupV2(t)
 	before := shimPidsFor(e.socket)
 	v := newV2Container(t, oci.WithProcessArgs("sh", "-c", "sleep 1000 & sleep 1000"))
@@ -550,6 +556,11 @@ func TestCgroupV2DeadShimCleanup(t *testing.T) {
 	}
 	waitFor(t, "both sleeps in the cgroup", func() bool { return len(cgroupProcs(t, v.host)) >= 2 })
 	pids := cgroupProcs(t, v.host)
+	if paused {
+		if err := v.task.Pause(v.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
