@@ -236,7 +236,9 @@ func (c *Container) runPoststop(ctx context.Context) {
 }
 
 // Exec runs proc inside the running container: in all of init's namespaces
-// and its cgroup. It returns once execve has happened.
+// and the container's cgroup (init's own, below it, when a v2 container
+// cgroup takes no process: see ExecProcsFiles). It returns once execve has
+// happened.
 func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) (*Process, error) {
 	if proc == nil {
 		return nil, fmt.Errorf("no exec process spec: %w", errdefs.ErrInvalidArgument)
