@@ -420,6 +420,13 @@ func TestCgroupV2Devices(t *testing.T) {
 		"printf '' > /dev/xkmsg && echo opened", "opened\n",
 		"echo x > /dev/null && head -c1 /dev/zero | od -An -tx1", " 00\n",
 	)
+
+	// A device the spec gives the container (ctr run --device) comes
+	// with its rule, which the filter lets through for the access named.
+	w := newV2Container(t, oci.WithLinuxDevice("/dev/kmsg", "w"))
+	if r := execRun(t, w.ctx, w.task, nil, "sh", "-c", "printf '' > /dev/kmsg && echo opened"); r.stdout != "opened\n" {
+		t.Errorf("write-only open of a device the spec allows for writing: %+v", r)
+	}
 }
 
 func ptrInt64(v int64) *int64 { return &v }
