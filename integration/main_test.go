@@ -44,6 +44,10 @@ const (
 // env is what TestMain set up; tests only read it.
 type env struct {
 	repo, cache, dir, socket string
+	// cgroup2 runs containerd, and so its shims, in a mount namespace of
+	// their own where /sys/fs/cgroup is the cgroup2 hierarchy alone, as
+	// on a cgroup v2 host (see cgroupv2daemon_test.go).
+	cgroup2 bool
 }
 
 func (e env) ctr() string      { return filepath.Join(e.cache, "bin", "ctr") }
@@ -87,7 +91,7 @@ func run(m *testing.M) int {
 	var stopErr error
 	teardown := func() {
 		once.Do(func() {
-			stopErr = ctrd.stop(e)
+			stopErr = errors.Join(ctrd.stop(e), stopCgroupV2())
 			removeLinks(e)
 			removeDir(e.dir)
 			// The per-container cgroups are the shim's to remove; the
@@ -230,12 +234,18 @@ func startContainerd(e env) (*daemon, error) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(filepath.Join(e.cache, "bin", "containerd"), "--config", config)
+	if e.cgroup2 {
+		cmd = cgroup2Command(cmd)
+	}
 	cmd.Env = append(withoutEnv(os.Environ(), "PATH"),
 		"PATH="+filepath.Join(e.repo, "bin")+":"+filepath.Join(e.cache, "bin")+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group keeps a terminal's ^C for us; Pdeathsig
 	// stops it if we die without cleaning up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGTERM
 
 	d := &daemon{cmd: cmd, done: make(chan struct{})}
 	started := make(chan error, 1)

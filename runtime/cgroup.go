@@ -11,6 +11,9 @@ import (
 type Cgroup interface {
 	// ProcsFiles are the cgroup.procs files a new process joins through.
 	ProcsFiles() []string
+	// ExecProcsFiles are the cgroup.procs files a process exec'd into the
+	// container joins, given init's pid.
+	ExecProcsFiles(initPid int) ([]string, error)
 	// Pids lists every process in the cgroup.
 	Pids() ([]int, error)
 	// Delete removes the cgroup; nil if it is already gone.

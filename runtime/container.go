@@ -241,7 +241,9 @@ func (c *Container) runPoststop(ctx context.Context) {
 }
 
 // Exec runs proc inside the running container: in all of init's namespaces
-// and its cgroup. It returns once execve has happened.
+// and the container's cgroup (init's own, below it, when a v2 container
+// cgroup takes no process: see ExecProcsFiles). It returns once execve has
+// happened.
 func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) (*Process, error) {
 	if proc == nil {
 		return nil, fmt.Errorf("no exec process spec: %w", errdefs.ErrInvalidArgument)
@@ -249,11 +251,15 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 	if err := unix.Kill(c.init.pid, 0); err != nil {
 		return nil, fmt.Errorf("container %s is not running: %w", c.id, errdefs.ErrFailedPrecondition)
 	}
+	procs, err := c.cgroup.ExecProcsFiles(c.init.pid)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)
+	}
 	p, err := spawn(ctx, spawnRequest{
 		self:  c.self,
 		stdio: stdio,
 		ns: nsenter.Request{
-			CgroupProcs: c.cgroup.ProcsFiles(),
+			CgroupProcs: procs,
 			Join:        execJoinPaths(c.init.pid),
 			Fork:        true,
 		},

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -125,8 +126,10 @@ func TestV2RealDeviceFilter(t *testing.T) {
 		f.Close()
 	}
 
-	// An update replaces the filter rather than adding one that could
-	// only narrow it further.
+	// An update replaces the attached program rather than attaching
+	// another, which could only narrow the filter further; the new one
+	// is built from the rules in force and the update's, the last rule
+	// that matches deciding.
 	if err := m.Update(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
 		{Allow: false, Access: "rwm"},
 		dev(true, 1, 5, "rwm"), // /dev/zero
@@ -140,6 +143,24 @@ func TestV2RealDeviceFilter(t *testing.T) {
 	want = map[string]string{"/dev/null:r": "EPERM", "/dev/zero:rw": "ok"}
 	if !maps.Equal(got, want) {
 		t.Errorf("opens after update: %v, want %v", got, want)
+	}
+	// An update adds its rules to those in force, as writes to v1's
+	// devices.allow do: /dev/zero stays allowed, /dev/null comes back
+	// read-only, and what no rule allows stays refused.
+	if err := m.Update(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{dev(true, 1, 3, "r")}}); err != nil {
+		t.Fatal(err)
+	}
+	got = openInCgroup(t, dir, "/dev/null:r", "/dev/null:rw", "/dev/zero:rw", "/dev/full:r")
+	want = map[string]string{"/dev/null:r": "ok", "/dev/null:rw": "EPERM", "/dev/zero:rw": "ok", "/dev/full:r": "EPERM"}
+	if !maps.Equal(got, want) {
+		t.Errorf("opens after a second update: %v, want %v", got, want)
+	}
+	// Bad rules in an update are refused and the filter stays.
+	if err := m.Update(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Type: "x", Access: "r"}}}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("update with a bad rule: %v, want ErrInvalidArgument", err)
+	}
+	if got := openInCgroup(t, dir, "/dev/zero:rw"); got["/dev/zero:rw"] != "ok" {
+		t.Errorf("a refused update changed the filter: %v", got)
 	}
 	if err := m.Delete(); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,8 @@
 //     io.weight, per-device weights, cpu burst and idle, the unified map)
 //     is written here. Controllers are enabled through the library, and
 //     checked after, since it keeps only the last ancestor's error.
+//   - v2 Stats without a pids controller: the library reads the missing
+//     pids.current as 0 processes; the tasks are counted here instead.
 //   - Freeze and thaw: the library polls without a bound (and on v2 reads
 //     back cgroup.freeze, which only echoes the request), so a task stuck
 //     in uninterruptible sleep would hang KillAll; they are done here with
@@ -38,8 +40,10 @@
 //     read-write (TestLibraryDeviceFilterSharedBit shows it on the kernel),
 //     and its attach only ever adds programs, so an update could never
 //     widen the allowed devices. raind's filter decides every access bit
-//     by the last rule naming it and replaces the old program; keeping it
-//     costs no dependency, since cgroup2 links cilium/ebpf anyway.
+//     by the last rule naming it and replaces the old program, built
+//     from the rules in force followed by the update's, so that an update
+//     adds to the rules as on v1; keeping it costs no dependency, since
+//     cgroup2 links cilium/ebpf anyway.
 //
 // A "slice:prefix:name" cgroupsPath (Kubernetes with SystemdCgroup, the
 // kubeadm default) is systemd's (systemd*.go), as with runc's systemd
@@ -95,6 +99,10 @@ type Manager interface {
 	// (named ones such as name=systemd included) where the cgroup
 	// exists, one on v2.
 	ProcsFiles() []string
+	// ExecProcsFiles are the cgroup.procs files a process exec'd into the
+	// running container joins, given its init's pid: ProcsFiles, except
+	// on v2 when the container's cgroup itself can take no process.
+	ExecProcsFiles(initPid int) ([]string, error)
 	// Add moves pid into the cgroup, in every hierarchy.
 	Add(pid int) error
 	// Pids lists every process in the cgroup and its descendants.

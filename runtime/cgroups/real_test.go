@@ -201,6 +201,17 @@ func TestV2RealStats(t *testing.T) {
 	if st.CPU == nil || st.CPU.UsageUsec == 0 {
 		t.Errorf("cpu stats %v, want the shell's usage", st.CPU)
 	}
+	// One sleep, one thread: counted from cgroup.threads when there is
+	// no pids controller, read from pids.current when there is.
+	cmd = startIn(t, m)
+	if msg, err = m.Stats(); err != nil {
+		t.Fatal(err)
+	}
+	if p := msg.(*stats2.Metrics).Pids; p == nil || p.Current != 1 {
+		t.Errorf("pids %v with one sleep in the cgroup", p)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 	if _, err := m.OOMEvents(context.Background()); !errors.Is(err, errdefs.ErrNotImplemented) && mountpoint != "/sys/fs/cgroup" {
 		t.Errorf("OOM events without a memory controller: %v, want ErrNotImplemented", err)
 	}

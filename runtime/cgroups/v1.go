@@ -100,6 +100,10 @@ func (c *v1) exists() bool {
 
 func (c *v1) Path() string { return c.path }
 
+// ExecProcsFiles is ProcsFiles: a v1 cgroup takes processes whatever its
+// children.
+func (c *v1) ExecProcsFiles(int) ([]string, error) { return c.ProcsFiles(), nil }
+
 func (c *v1) ProcsFiles() []string {
 	// A hierarchy mounted with several controllers (cpu,cpuacct) is
 	// reachable under several names; one write per hierarchy is enough.

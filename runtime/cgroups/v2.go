@@ -9,9 +9,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
+	"github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -26,6 +28,16 @@ type v2 struct {
 	path       string
 	dir        string
 	m          *cgroup2.Manager
+
+	// mu guards devices, the device rules the attached filter was built
+	// from: an update's rules are appended to them and the filter
+	// rebuilt, so that an update adds exceptions as writes to v1's
+	// devices.allow and devices.deny do, instead of replacing every rule
+	// the container was created with (its /dev/null among them). A
+	// loaded cgroup starts with none: Load serves the clean-up of a
+	// crashed shim, which updates nothing.
+	mu      sync.Mutex
+	devices []specs.LinuxDeviceCgroup
 }
 
 // newV2 takes the mountpoint so that tests can point it at a fake cgroupfs:
@@ -128,11 +140,14 @@ func (c *v2) enableControllers(controllers []string) error {
 }
 
 func (c *v2) apply(controllers []string, res *specs.LinuxResources) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	// Built first so that bad rules are refused before anything changes.
 	var prog []bpfInsn
+	devices := append(slices.Clip(c.devices), res.Devices...)
 	if len(res.Devices) > 0 {
 		var err error
-		if prog, err = devicesProgram(res.Devices); err != nil {
+		if prog, err = devicesProgram(devices); err != nil {
 			return err
 		}
 	}
@@ -157,7 +172,10 @@ func (c *v2) apply(controllers []string, res *specs.LinuxResources) error {
 		}
 	}
 	if prog != nil {
-		return c.setDevices(prog)
+		if err := c.setDevices(prog); err != nil {
+			return err
+		}
+		c.devices = devices
 	}
 	return nil
 }
@@ -187,6 +205,43 @@ func (c *v2) Path() string { return c.path }
 
 func (c *v2) ProcsFiles() []string {
 	return []string{filepath.Join(c.dir, "cgroup.procs")}
+}
+
+// ExecProcsFiles is ProcsFiles unless the container's cgroup has
+// controllers enabled for its children: then the kernel refuses it any
+// process (v2's no-internal-process rule; EBUSY). A container that made
+// child cgroups of its own and enabled controllers in them (systemd as
+// init does) could then not be exec'd into; as runc does, the exec joins
+// init's cgroup instead, provided it is inside the container's.
+func (c *v2) ExecProcsFiles(initPid int) ([]string, error) {
+	on, err := readFile(c.dir, "cgroup.subtree_control")
+	if err != nil {
+		if notExist(err) {
+			return nil, fmt.Errorf("cgroup %s: %w", c.path, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("read subtree controllers of %s: %w", c.path, err)
+	}
+	if on == "" {
+		return c.ProcsFiles(), nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", initPid))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup of init %d: %w", initPid, err)
+	}
+	rel, ok := "", false
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok = strings.CutPrefix(line, "0::"); ok {
+			break
+		}
+	}
+	// The path is relative to our cgroup namespace's root, as the
+	// hierarchy mounted at c.mountpoint shows it.
+	dir := filepath.Join(c.mountpoint, rel)
+	if !ok || !strings.HasPrefix(dir, c.dir+"/") {
+		return nil, fmt.Errorf("cgroup %s has controllers (%s) enabled for its children and init %d is not in one of them (%q): %w",
+			c.path, on, initPid, rel, errdefs.ErrFailedPrecondition)
+	}
+	return []string{filepath.Join(dir, "cgroup.procs")}, nil
 }
 
 func (c *v2) Add(pid int) error {
@@ -311,5 +366,37 @@ func (c *v2) Stats() (proto.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats of cgroup %s: %w", c.path, err)
 	}
+	if err := c.countTasks(m); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// countTasks fills in pids.current when the cgroup has no pids controller
+// (a hybrid host's cgroup2, or one where it is not enabled): the library
+// reads the missing file as 0, and a container would then report no
+// processes. The kernel's pids.current counts tasks (threads) of the whole
+// subtree, so the threads are counted in every cgroup.threads below. The
+// limit stays 0, as the library reports a missing pids.max. Report
+// upstream.
+func (c *v2) countTasks(m *stats.Metrics) error {
+	if m.Pids == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "pids.current")); !notExist(err) {
+		return nil
+	}
+	// A child cgroup removed during the walk fails it: walk again.
+	var err error
+	for range 3 {
+		var tids []uint64
+		if tids, err = c.m.Threads(true); err == nil {
+			m.Pids.Current = uint64(len(tids))
+			return nil
+		}
+		if _, serr := os.Stat(c.dir); notExist(serr) {
+			return fmt.Errorf("stats of cgroup %s: %w", c.path, errdefs.ErrNotFound)
+		}
+	}
+	return fmt.Errorf("count tasks of cgroup %s: %w", c.path, err)
 }

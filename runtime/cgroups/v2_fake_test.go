@@ -283,3 +283,36 @@ func TestV2FakeStats(t *testing.T) {
 		t.Errorf("Stats of a removed cgroup: %v, want ErrNotFound", err)
 	}
 }
+
+// TestV2FakeStatsWithoutPids: without the pids controller there is no
+// pids.current, which the library reads as 0 processes; Stats counts the
+// tasks in cgroup.threads of the cgroup and its descendants instead.
+func TestV2FakeStatsWithoutPids(t *testing.T) {
+	root := fakeV2(t, "", "c1", "c1/sub")
+	for dir, tids := range map[string]string{"c1": "10\n11\n", "c1/sub": "12\n"} {
+		if err := os.WriteFile(filepath.Join(root, dir, "cgroup.threads"), []byte(tids), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := loadV2(root, "/c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := msg.(*stats.Metrics); st.Pids == nil || st.Pids.Current != 3 {
+		t.Errorf("pids %v without pids.current, want the 3 threads", st.Pids)
+	}
+	// With pids.current, the kernel's count stands.
+	if err := os.WriteFile(filepath.Join(root, "c1", "pids.current"), []byte("7"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err = m.Stats(); err != nil {
+		t.Fatal(err)
+	}
+	if st := msg.(*stats.Metrics); st.Pids.Current != 7 {
+		t.Errorf("pids %v, want pids.current's 7", st.Pids)
+	}
+}
