@@ -97,6 +97,19 @@ func (c *systemdCgroup) ProcsFiles() []string {
 	return files
 }
 
+// ExecProcsFiles adds the unified cgroup for the same reason ProcsFiles
+// does: systemd tracks the scope's processes there.
+func (c *systemdCgroup) ExecProcsFiles(initPid int) ([]string, error) {
+	files, err := c.Manager.ExecProcsFiles(initPid)
+	if err != nil {
+		return nil, err
+	}
+	if f := c.unifiedProcs(); f != "" {
+		files = append(files, f)
+	}
+	return files, nil
+}
+
 func (c *systemdCgroup) unifiedProcs() string {
 	if c.host.unified == "" {
 		return ""

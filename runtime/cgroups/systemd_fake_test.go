@@ -262,6 +262,7 @@ type fakeFS struct {
 
 func (m *fakeFS) Path() string                                       { return m.dir }
 func (m *fakeFS) ProcsFiles() []string                               { return []string{"/fake" + m.dir + "/cgroup.procs"} }
+func (m *fakeFS) ExecProcsFiles(int) ([]string, error)               { return m.ProcsFiles(), nil }
 func (m *fakeFS) Add(int) error                                      { return nil }
 func (m *fakeFS) Freeze() error                                      { return nil }
 func (m *fakeFS) Thaw() error                                        { return nil }

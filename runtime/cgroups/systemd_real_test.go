@@ -85,6 +85,10 @@ func TestSystemdRealFiles(t *testing.T) {
 		if !slices.Contains(m.ProcsFiles(), filepath.Join(h.unified, dir, "cgroup.procs")) {
 			t.Errorf("ProcsFiles %v lack the unified directory", m.ProcsFiles())
 		}
+		// An exec joins it too.
+		if files, err := m.ExecProcsFiles(os.Getpid()); err != nil || !slices.Contains(files, filepath.Join(h.unified, dir, "cgroup.procs")) {
+			t.Errorf("ExecProcsFiles %v, %v lack the unified directory", files, err)
+		}
 		second := startIn(t, m)
 		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", second.Process.Pid))
 		if !strings.Contains(string(cg), "\n0::"+dir+"\n") && !strings.HasPrefix(string(cg), "0::"+dir+"\n") {
