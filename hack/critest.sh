@@ -69,6 +69,31 @@ if [ ! -x "$NNP" ] || [ "$(cat "$NNP.stamp" 2>/dev/null)" != "$nnp_stamp" ]; the
   echo "$nnp_stamp" >"$NNP.stamp"
 fi
 
+# The busybox of the images: Debian's busybox-static (the rootfs's) runs
+# applets inside its shell without exec ("standalone shell"), so a masked
+# /bin/ls would still run, where critest's MaskedPaths test expects
+# "/bin/sh: ls: Permission denied". Debian's dynamically linked busybox
+# execs them, as the busybox images upstream's tests use do: it goes into
+# the images, with the libraries it needs, fetched with `apt-get download`
+# (not installed: it conflicts with busybox-static).
+BUSYBOX_DIR=$CACHE/critest/busybox
+if [ ! -x "$BUSYBOX_DIR/bin/busybox" ]; then
+  log "fetching Debian's busybox package for the test images (seconds)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && { apt-get download busybox >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null && apt-get download busybox >/dev/null; }; }) ||
+    die "apt-get download busybox failed"
+  rm -rf "$BUSYBOX_DIR.new"
+  dpkg-deb -x "$tmp"/busybox_*.deb "$BUSYBOX_DIR.new"
+  rm -rf "$tmp" "$BUSYBOX_DIR"
+  mv "$BUSYBOX_DIR.new" "$BUSYBOX_DIR"
+fi
+BUSYBOX_ARGS=(-busybox "$BUSYBOX_DIR/bin/busybox")
+# Its libraries, at the paths its ELF header and ld.so look at.
+while read -r lib; do
+  BUSYBOX_ARGS+=(-lib "$lib")
+done < <(ldd "$BUSYBOX_DIR/bin/busybox" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }')
+
 # Short: containerd's shim socket directory lives under it.
 WORK=$(mktemp -d /tmp/raind-ct.XXXXXX)
 OUT=${CRITEST_OUT:-$WORK/out}
@@ -116,7 +141,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$REGISTRY_BIN" -rootfs "$CACHE/rootfs/busybox" -nnp "$NNP" -listen 127.0.0.1:0 \
+"$REGISTRY_BIN" -rootfs "$CACHE/rootfs/busybox" -nnp "$NNP" "${BUSYBOX_ARGS[@]}" -listen 127.0.0.1:0 \
   -addr-file "$WORK/registry.addr" </dev/null >"$OUT/registry.log" 2>&1 &
 REG_PID=$!
 for _ in $(seq 1 300); do

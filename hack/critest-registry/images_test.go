@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -80,6 +81,20 @@ func TestNNPSetuid(t *testing.T) {
 
 func testBuilder(t *testing.T) *builder {
 	dir := t.TempDir()
+	root := testBuilderRoot(t, dir)
+	nnp := filepath.Join(dir, "nnp")
+	if err := os.WriteFile(nnp, []byte("\x7fELF fake"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := newBuilder(root, nnp, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// testBuilderRoot makes a small busybox-like rootfs under dir.
+func testBuilderRoot(t *testing.T, dir string) string {
 	root := filepath.Join(dir, "rootfs")
 	for _, d := range []string{"bin", "etc", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -98,15 +113,7 @@ func testBuilder(t *testing.T) *builder {
 	if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0::/:/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nnp := filepath.Join(dir, "nnp")
-	if err := os.WriteFile(nnp, []byte("\x7fELF fake"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := newBuilder(root, nnp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return root
 }
 
 // TestBusyboxHardLinks: the applets are hard links to bin/busybox, after
@@ -137,6 +144,59 @@ func TestBusyboxHardLinks(t *testing.T) {
 				t.Fatalf("bin/[: type %c link %q, busybox before it %v; want a hard link after bin/busybox", h.Typeflag, h.Linkname, seenBusybox)
 			}
 			return
+		}
+	}
+}
+
+// TestBusyboxReplaced: -busybox replaces bin/busybox (and so every applet
+// linked to it) and each -lib lands at its own path.
+func TestBusyboxReplaced(t *testing.T) {
+	dir := t.TempDir()
+	root := testBuilderRoot(t, dir)
+	bb := filepath.Join(dir, "busybox-dyn")
+	lib := filepath.Join(dir, "lib", "libc.so.6")
+	for p, data := range map[string]string{bb: "dynamic busybox", lib: "libc"} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := newBuilder(root, bb, bb, []string{lib})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := layerFiles(t, b.base)
+	if got["bin/busybox"] != "dynamic busybox" {
+		t.Errorf("bin/busybox = %q", got["bin/busybox"])
+	}
+	if want := strings.TrimPrefix(lib, "/"); got[want] != "libc" {
+		t.Errorf("%s = %q, want the -lib file", want, got[want])
+	}
+}
+
+func layerFiles(t *testing.T, l interface {
+	Uncompressed() (io.ReadCloser, error)
+}) map[string]string {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	files := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, _ := io.ReadAll(tr)
+			files[h.Name] = string(b)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,12 +32,31 @@ type file struct {
 // at every build.
 var epoch = time.Unix(0, 0)
 
-func newBuilder(rootfs, nnpPath string) (*builder, error) {
+// newBuilder reads what every image shares. busybox, when not empty,
+// replaces the rootfs's bin/busybox, and libs (host paths) are added at
+// the same paths: see hack/critest.sh for why.
+func newBuilder(rootfs, nnpPath, busybox string, libs []string) (*builder, error) {
 	nnp, err := os.ReadFile(nnpPath)
 	if err != nil {
 		return nil, fmt.Errorf("read the nonewprivs program: %w", err)
 	}
-	layer, err := dirLayer(rootfs, map[string]string{"etc/passwd": busyboxPasswd, "etc/group": busyboxGroup})
+	replace := map[string]string{"etc/passwd": busyboxPasswd, "etc/group": busyboxGroup}
+	if busybox != "" {
+		b, err := os.ReadFile(busybox)
+		if err != nil {
+			return nil, fmt.Errorf("read -busybox: %w", err)
+		}
+		replace["bin/busybox"] = string(b)
+	}
+	var extra []file
+	for _, l := range libs {
+		b, err := os.ReadFile(l) // through symlinks: the library itself
+		if err != nil {
+			return nil, fmt.Errorf("read -lib: %w", err)
+		}
+		extra = append(extra, file{path: strings.TrimPrefix(filepath.Clean(l), "/"), mode: 0o755, data: string(b)})
+	}
+	layer, err := dirLayer(rootfs, replace, extra)
 	if err != nil {
 		return nil, fmt.Errorf("layer of %s: %w", rootfs, err)
 	}
@@ -44,8 +64,9 @@ func newBuilder(rootfs, nnpPath string) (*builder, error) {
 }
 
 // dirLayer is a layer of the tree at root, in name order, with numeric
-// owners and times of epoch; files named in replace get that content.
-func dirLayer(root string, replace map[string]string) (v1.Layer, error) {
+// owners and times of epoch; files named in replace get that content,
+// and the files in extra follow.
+func dirLayer(root string, replace map[string]string, extra []file) (v1.Layer, error) {
 	var paths []string
 	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
@@ -70,14 +91,20 @@ func dirLayer(root string, replace map[string]string) (v1.Layer, error) {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
 	for _, p := range paths {
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return nil, err
 		}
-		if err := addPath(tw, p, filepath.ToSlash(rel), replace); err != nil {
+		rel = filepath.ToSlash(rel)
+		if err := addPath(tw, p, rel, replace); err != nil {
 			return nil, err
 		}
+		dirs[rel] = true // a file's name too: parents never writes it as a directory
+	}
+	if err := writeFiles(tw, extra, nil, dirs); err != nil {
+		return nil, err
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
@@ -146,10 +173,20 @@ func addPath(tw *tar.Writer, p, rel string, replace map[string]string) error {
 func filesLayer(files []file, nnp []byte) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	dirs := map[string]bool{}
+	if err := writeFiles(tw, files, nnp, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return bytesLayer(buf.Bytes())
+}
+
+// writeFiles writes files, and the parents of each not in dirs yet.
+func writeFiles(tw *tar.Writer, files []file, nnp []byte, dirs map[string]bool) error {
 	for _, f := range files {
 		if err := parents(tw, f.path, dirs); err != nil {
-			return nil, err
+			return err
 		}
 		hdr := &tar.Header{Name: f.path, Mode: f.mode, Uid: f.uid, Gid: f.gid, ModTime: epoch, Format: tar.FormatPAX}
 		data := []byte(f.data)
@@ -165,18 +202,15 @@ func filesLayer(files []file, nnp []byte) (v1.Layer, error) {
 			hdr.Size = int64(len(data))
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, err
+			return err
 		}
 		if !f.dir {
 			if _, err := tw.Write(data); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return bytesLayer(buf.Bytes())
+	return nil
 }
 
 // parents writes the directories above path not written yet, as root's 0755.

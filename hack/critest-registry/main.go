@@ -9,7 +9,7 @@
 // talks to containerd. The images are rebuilt in memory at every start
 // (about a second): their layers are reproducible, so digests are stable.
 //
-//	critest-registry -rootfs DIR -nnp FILE -listen 127.0.0.1:0 -addr-file FILE
+//	critest-registry -rootfs DIR -nnp FILE [-busybox FILE -lib FILE...] -listen 127.0.0.1:0 -addr-file FILE
 //	critest-registry -list                     the images, one a line
 package main
 
@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,9 @@ import (
 func main() {
 	rootfs := flag.String("rootfs", "", "the busybox rootfs directory every image is based on")
 	nnp := flag.String("nnp", "", "a static binary printing its effective uid, for the nonewprivs image")
+	busybox := flag.String("busybox", "", "a busybox binary to use instead of the rootfs's (see hack/critest.sh)")
+	var libs stringList
+	flag.Var(&libs, "lib", "a host library the -busybox binary needs, added at the same path (repeatable)")
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve on")
 	addrFile := flag.String("addr-file", "", "write the bound host:port here once every image is pushed")
 	list := flag.Bool("list", false, "print the images (reference, then what it holds) and exit")
@@ -51,12 +55,18 @@ func main() {
 	if *rootfs == "" || *nnp == "" {
 		log.Fatal("-rootfs and -nnp are required")
 	}
-	if err := run(*rootfs, *nnp, *listen, *addrFile); err != nil {
+	if err := run(*rootfs, *nnp, *busybox, libs, *listen, *addrFile); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(rootfs, nnp, listen, addrFile string) error {
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func run(rootfs, nnp, busybox string, libs []string, listen, addrFile string) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
@@ -66,7 +76,7 @@ func run(rootfs, nnp, listen, addrFile string) error {
 	go func() { served <- srv.Serve(ln) }()
 
 	addr := ln.Addr().String()
-	if err := pushAll(addr, rootfs, nnp); err != nil {
+	if err := pushAll(addr, rootfs, nnp, busybox, libs); err != nil {
 		_ = srv.Close()
 		return err
 	}
@@ -100,8 +110,8 @@ func run(rootfs, nnp, listen, addrFile string) error {
 
 // pushAll builds every image and pushes it, under each of its names, into
 // the registry just started at addr: the registry keeps them in memory.
-func pushAll(addr, rootfs, nnp string) error {
-	b, err := newBuilder(rootfs, nnp)
+func pushAll(addr, rootfs, nnp, busybox string, libs []string) error {
+	b, err := newBuilder(rootfs, nnp, busybox, libs)
 	if err != nil {
 		return err
 	}
