@@ -130,12 +130,8 @@ cleanup() {
   fi
   local d
   for d in "${CGROUPS_OURS[@]}"; do rmdir_tree "$d"; done
-  if [ -z "${CRITEST_OUT:-}" ]; then
-    rm -rf "$WORK"
-  else
-    rm -rf "$WORK"
-    log "logs and reports in $OUT"
-  fi
+  rm -rf "$WORK"
+  [ -n "${CRITEST_OUT:-}" ] && log "logs and reports in $OUT"
   exit "$status"
 }
 trap cleanup EXIT
@@ -168,7 +164,7 @@ for h in $HANDLERS; do
   [ -n "${CRITEST_FOCUS:-}" ] && args+=(-ginkgo.focus "$CRITEST_FOCUS")
   # shellcheck disable=SC2206 # CRITEST_ARGS is split on purpose
   args+=(${CRITEST_ARGS:-})
-  log "running critest with runtime handler $h (about 10 to 20 minutes); log $OUT/critest-$h.log"
+  log "running critest with runtime handler $h (3 to 6 minutes); log $OUT/critest-$h.log"
   start=$(date +%s)
   status=0
   (cd "$WORK" && "$CACHE/bin/critest" "${args[@]}") >"$OUT/critest-$h.log" 2>&1 || status=$?
