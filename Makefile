@@ -2,6 +2,7 @@
 #   make build        the shim and its container init, into bin/ (cgo: they have a C constructor)
 #   make install      into $(DESTDIR)$(PREFIX)/bin, where containerd finds it on PATH
 #   make test         install-deps, lint, unit tests with -race, integration tests (as root)
+#   make critest      cri-tools' CRI validation suite with raind (CRITEST_HANDLER="raind runc" compares; docs/critest.md)
 #   make unit | integration | demo | lint | deps | clean
 PREFIX ?= /usr/local
 CACHE ?= $(HOME)/.cache/raind
@@ -48,7 +49,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/integration')
 export RAIND_CACHE := $(CACHE)
 SHELL := /bin/bash
 
-.PHONY: all build install deps test unit integration demo lint clean bench
+.PHONY: all build install deps test unit integration critest demo lint clean bench
 
 all: build
 
@@ -91,6 +92,15 @@ integration: deps build
 	@if [ "$$(id -u)" -ne 0 ] && [ "$${RAIND_SKIP_INTEGRATION:-}" != 1 ]; then \
 		echo "integration tests need root (or set RAIND_SKIP_INTEGRATION=1 to skip them)" >&2; exit 1; fi
 	RAIND_NO_BUILD=1 $(GO) test -v -count=1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
+
+# critest against a private containerd (hack/critest.sh): its own
+# registry of locally built images, CNI bridge raindct0. CRITEST_HANDLER
+# picks the runtime handlers: raind (default), runc, or "raind runc".
+critest: deps build
+	@if [ "$$(id -u)" -ne 0 ]; then echo "critest needs root" >&2; exit 1; fi
+	CRITEST_HANDLER="$(CRITEST_HANDLER)" hack/critest.sh
+
+CRITEST_HANDLER ?= raind
 
 # Benchmarks: raind against containerd's runc shim + runc, interleaved on
 # one private containerd. Prints a markdown table (see BENCHMARKS.md).

@@ -11,6 +11,10 @@
 #   hack/containerd.sh destroy   stop, then remove the directory
 #   hack/containerd.sh config    only write config.toml into the directory; prints its path
 #
+# RAIND_CRI_REGISTRY=HOST:PORT sends CRI's image pulls from registry.k8s.io,
+# k8s.gcr.io, gcr.io and docker.io to a plain-HTTP registry there instead
+# (hack/critest.sh serves its test images so), and nowhere else.
+#
 # The directory is $RAIND_CTRD_DIR. Unset, `start` makes /tmp/raind-ctrd.XXXXXX
 # and remembers it in $RAIND_CACHE/containerd.dir for the other commands.
 # Needs no tty and no stdin.
@@ -92,6 +96,7 @@ disabled_plugins = []
   sandbox = "registry.k8s.io/pause:raind"
 
 EOF
+  write_registry_hosts
   mkdir -p "$DIR/cni/net.d"
   # CRI's pod network: a bridge of its own on this host, pods in a
   # network namespace each. RAIND_CRI_BRIDGE and RAIND_CRI_SUBNET let two
@@ -109,6 +114,30 @@ EOF
 }
 EOF
   mv "$DIR/config.toml.new" "$DIR/config.toml"
+}
+
+# write_registry_hosts: with RAIND_CRI_REGISTRY, a hosts.toml per public
+# registry whose only host is that local one (server too, so that a
+# missing image fails there instead of trying the internet).
+write_registry_hosts() {
+  rm -rf "$DIR/certs.d"
+  [ -n "${RAIND_CRI_REGISTRY:-}" ] || return 0
+  local host
+  for host in registry.k8s.io k8s.gcr.io gcr.io docker.io; do
+    mkdir -p "$DIR/certs.d/$host"
+    cat >"$DIR/certs.d/$host/hosts.toml" <<EOF
+server = "http://$RAIND_CRI_REGISTRY"
+
+[host."http://$RAIND_CRI_REGISTRY"]
+  capabilities = ["pull", "resolve"]
+EOF
+  done
+  cat >>"$DIR/config.toml.new" <<EOF
+# RAIND_CRI_REGISTRY: pulls go to the local registry in certs.d/*/hosts.toml.
+[plugins."io.containerd.cri.v1.images".registry]
+  config_path = "$DIR/certs.d"
+
+EOF
 }
 
 # ours PID: true if PID is a containerd running with this directory's config,
