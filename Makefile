@@ -76,12 +76,14 @@ install: build
 deps:
 	hack/install-deps.sh >/dev/null
 
-# In this order even under -j: deps, lint, unit tests, then integration tests.
+# In this order even under -j: deps, lint, unit tests, integration tests,
+# then critest with raind (a few minutes; docs in the README).
 test:
 	$(MAKE) deps
 	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) critest CRITEST_HANDLER=raind
 
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 $(UNIT_PKGS)
