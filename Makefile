@@ -2,7 +2,7 @@
 #   make build        the shim and its container init, into bin/ (cgo: they have a C constructor)
 #   make install      into $(DESTDIR)$(PREFIX)/bin, where containerd finds it on PATH
 #   make test         install-deps, lint, unit tests with -race, integration tests (as root)
-#   make critest      cri-tools' CRI validation suite with raind (CRITEST_HANDLER="raind runc" compares; docs/critest.md)
+#   make critest      cri-tools' CRI validation suite with raind (CRITEST_HANDLER="raind runc" compares; README, "CRI validation")
 #   make unit | integration | demo | lint | deps | clean
 PREFIX ?= /usr/local
 CACHE ?= $(HOME)/.cache/raind

@@ -8,7 +8,7 @@
 #   CRITEST_HANDLER   the runtime handlers to test, in order: raind (default),
 #                     runc, or "raind runc"
 #   CRITEST_SKIP      a regex of tests to skip; default: the ones that cannot
-#                     run on a test machine (docs/critest.md says why)
+#                     run on a test machine (the README's critest section says why)
 #   CRITEST_FOCUS     a regex: only these tests
 #   CRITEST_ARGS      more critest flags
 #   CRITEST_OUT       keep the logs and JSON reports here (default: a
@@ -28,7 +28,7 @@ HANDLERS=${CRITEST_HANDLER:-raind}
 export RAIND_CRI_BRIDGE=${RAIND_CRI_BRIDGE:-raindct0}
 export RAIND_CRI_SUBNET=${RAIND_CRI_SUBNET:-10.78.3.0/24}
 
-# Tests that cannot run here; docs/critest.md gives each one's reason.
+# Tests that cannot run here; the README's critest section gives each one's reason.
 # (The AppArmor tests skip themselves where AppArmor is off, and the
 # SELinux tests exist only where SELinux is on.)
 DEFAULT_SKIP_PARTS=(
