@@ -13,6 +13,8 @@ import "C"
 import (
 	"fmt"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Environment variables read by the constructor.
@@ -22,20 +24,49 @@ const (
 	envJoin     = "_RAIND_NS_JOIN"
 	envNew      = "_RAIND_NS_NEW"
 	envFork     = "_RAIND_FORK"
+	envUserNS   = "_RAIND_USERNS"
+	envTimeNS   = "_RAIND_TIMENS_OFFSETS"
 	maxNSToJoin = 16
 )
 
+// UserNS says whether the process ends up in a user namespace other than
+// the caller's.
+type UserNS int
+
+const (
+	// NoUserNS keeps the caller's user namespace.
+	NoUserNS UserNS = iota
+	// JoinUserNS: one of the Join paths is a user namespace.
+	JoinUserNS
+	// NewUserNS unshares a new user namespace, whose maps the spawning
+	// side writes when the constructor asks (see MapRequest).
+	NewUserNS
+)
+
 // Request says what the constructor does, in this order: write "0" to each
-// CgroupProcs file, setns into each Join path (in the order given), unshare
-// NewFlags, and fork when Fork is set so that a new or joined pid namespace
-// applies to the container process.
+// CgroupProcs file; with a user namespace, drop the supplementary groups;
+// setns into the Join paths (all but a user namespace, then a user
+// namespace, then those that needed its privileges; see nsenter.c); with
+// NewUserNS unshare a user namespace and wait for its maps; unshare
+// NewFlags; write TimeOffsets for a new time namespace; and fork when
+// Fork is set so that a new or joined pid namespace, or a new time
+// namespace, applies to the container process.
 type Request struct {
 	SyncFD      int
 	CgroupProcs []string
 	Join        []string
+	UserNS      UserNS
 	NewFlags    uintptr
+	// TimeOffsets is the content of /proc/self/timens_offsets for a new
+	// time namespace (CLONE_NEWTIME in NewFlags), one "<clock> <secs>
+	// <nanosecs>" line a clock.
+	TimeOffsets string
 	Fork        bool
 }
+
+// MapAck is the byte the spawning side answers a "U<pid>" line with,
+// once the maps are written.
+const MapAck = 'M'
 
 // Env renders r as environment entries for the child.
 func (r Request) Env() ([]string, error) {
@@ -50,7 +81,25 @@ func (r Request) Env() ([]string, error) {
 			return nil, fmt.Errorf("path %q cannot be passed to the constructor", p)
 		}
 	}
+	if r.NewFlags&unix.CLONE_NEWUSER != 0 {
+		return nil, fmt.Errorf("a new user namespace is UserNS, not a flag: its maps need the handshake")
+	}
+	if r.TimeOffsets != "" && (r.NewFlags&unix.CLONE_NEWTIME == 0 || !r.Fork) {
+		return nil, fmt.Errorf("time offsets need a new time namespace and a fork")
+	}
+	if strings.ContainsRune(r.TimeOffsets, 0) {
+		return nil, fmt.Errorf("time offsets %q cannot be passed to the constructor", r.TimeOffsets)
+	}
 	env := []string{fmt.Sprintf("%s=%d", EnvSyncFD, r.SyncFD)}
+	switch r.UserNS {
+	case NoUserNS:
+	case JoinUserNS:
+		env = append(env, envUserNS+"=join")
+	case NewUserNS:
+		env = append(env, envUserNS+"=new")
+	default:
+		return nil, fmt.Errorf("unknown user namespace mode %d", r.UserNS)
+	}
 	if len(r.CgroupProcs) > 0 {
 		env = append(env, envCgroups+"="+strings.Join(r.CgroupProcs, "\n"))
 	}
@@ -59,6 +108,9 @@ func (r Request) Env() ([]string, error) {
 	}
 	if r.NewFlags != 0 {
 		env = append(env, fmt.Sprintf("%s=0x%x", envNew, r.NewFlags))
+	}
+	if r.TimeOffsets != "" {
+		env = append(env, envTimeNS+"="+r.TimeOffsets)
 	}
 	if r.Fork {
 		env = append(env, envFork+"=1")
