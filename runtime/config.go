@@ -60,16 +60,16 @@ type hooksView struct {
 }
 
 type linuxView struct {
-	CgroupsPath string                     `json:"cgroupsPath"`
-	Namespaces  []specs.LinuxNamespace     `json:"namespaces"`
-	Resources   *specs.LinuxResources      `json:"resources"`
-	Seccomp     json.RawMessage            `json:"seccomp"`
-	MountLabel  string                     `json:"mountLabel"`
-	IntelRdt    json.RawMessage            `json:"intelRdt"`
-	Personality json.RawMessage            `json:"personality"`
-	UIDMappings []json.RawMessage          `json:"uidMappings"`
-	GIDMappings []json.RawMessage          `json:"gidMappings"`
-	TimeOffsets map[string]json.RawMessage `json:"timeOffsets"`
+	CgroupsPath string                           `json:"cgroupsPath"`
+	Namespaces  []specs.LinuxNamespace           `json:"namespaces"`
+	Resources   *specs.LinuxResources            `json:"resources"`
+	Seccomp     json.RawMessage                  `json:"seccomp"`
+	MountLabel  string                           `json:"mountLabel"`
+	IntelRdt    json.RawMessage                  `json:"intelRdt"`
+	Personality json.RawMessage                  `json:"personality"`
+	UIDMappings []specs.LinuxIDMapping           `json:"uidMappings"`
+	GIDMappings []specs.LinuxIDMapping           `json:"gidMappings"`
+	TimeOffsets map[string]specs.LinuxTimeOffset `json:"timeOffsets"`
 	linuxFieldsView
 }
 

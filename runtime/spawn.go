@@ -121,9 +121,13 @@ func (p *Process) awaitExec(ctx context.Context) error {
 
 // spawnRequest is one re-exec of the runtime binary as a container process.
 type spawnRequest struct {
-	self     string
-	stdio    Stdio
-	ns       nsenter.Request
+	self  string
+	stdio Stdio
+	ns    nsenter.Request
+	// maps are the id maps of the spec: written when the constructor
+	// asks for them (a new user namespace), checked against a joined
+	// one's; nil when the spec has none.
+	maps     *nsenter.Maps
 	config   *initConfig
 	terminal bool
 	monitor  Monitor
@@ -188,7 +192,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 
 	stop := closeOnDone(ctx, conn)
 	defer stop()
-	pid, err := readPidLine(conn)
+	pid, err := constructorPid(conn, cmd.Process.Pid, req.ns.UserNS, req.maps)
 	if err != nil || pid != cmd.Process.Pid {
 		// Either the child failed, or it forked and the intermediate has
 		// finished its job: reap it in both cases.
@@ -218,6 +222,14 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 			p.console.Close()
 		}
 		return nil, wrapCtx(ctx, err)
+	}
+	if req.ns.UserNS == nsenter.JoinUserNS && req.maps != nil {
+		// A pod's containers name the user namespace they share and its
+		// mappings; these must be the namespace's, or the container
+		// would run with ids other than the ones it was set up for.
+		if err := checkJoinedMaps(pid, *req.maps); err != nil {
+			return fail(err)
+		}
 	}
 	req.config.Pid = pid
 	req.config.RuntimeHooks = req.runtimeHooks != nil
@@ -274,6 +286,48 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		return fail(fmt.Errorf("init %d: %w", pid, ctx.Err()))
 	}
 	return p, nil
+}
+
+// constructorPid reads the constructor's report of the process that goes
+// on as the container process. A new user namespace comes first: the
+// constructor stops in it and asks for its maps ("U<pid>"), which only a
+// process outside may write; if that fails the child is killed (it waits
+// for our answer, and must not run on unmapped) and the error names the
+// map.
+func constructorPid(conn io.ReadWriter, child int, userNS nsenter.UserNS, maps *nsenter.Maps) (int, error) {
+	kind, pid, err := readReport(conn)
+	if err != nil {
+		return 0, err
+	}
+	if kind == 'U' {
+		if userNS != nsenter.NewUserNS || maps == nil || pid != child {
+			_ = unix.Kill(child, unix.SIGKILL)
+			return 0, fmt.Errorf("unexpected request for the id maps of process %d", pid)
+		}
+		if err := maps.Write(pid); err != nil {
+			_ = unix.Kill(child, unix.SIGKILL)
+			return 0, fmt.Errorf("user namespace of %d: %w: %w", pid, err, errdefs.ErrFailedPrecondition)
+		}
+		if _, err := conn.Write([]byte{nsenter.MapAck}); err != nil {
+			_ = unix.Kill(child, unix.SIGKILL)
+			return 0, fmt.Errorf("resume %d after its id maps: %w", pid, err)
+		}
+		kind, pid, err = readReport(conn)
+		if err != nil {
+			return 0, err
+		}
+	} else if userNS == nsenter.NewUserNS {
+		// Whatever it is, it must not run on. Only our child is killed
+		// by pid: a forked process the report names ends when it loses
+		// the socket, which the caller closes.
+		_ = unix.Kill(child, unix.SIGKILL)
+		return 0, fmt.Errorf("process %d did not ask for the maps of its user namespace", pid)
+	}
+	if kind != 'P' {
+		_ = unix.Kill(child, unix.SIGKILL)
+		return 0, fmt.Errorf("unexpected report %c%d from the constructor", kind, pid)
+	}
+	return pid, nil
 }
 
 // receiveConsole takes the pty master the child sent.
