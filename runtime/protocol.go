@@ -18,8 +18,12 @@ import (
 //     spawning side writes /proc/<pid>/uid_map and gid_map (and, were it
 //     without CAP_SETGID, "deny" to setgroups first) and answers the one
 //     byte nsenter.MapAck, after which the constructor becomes root of the
-//     namespace and goes on to "P" or "E". If the maps cannot be written
-//     the spawning side kills the child instead of answering;
+//     namespace and goes on. With a new time namespace a line "T<pid>"
+//     comes once it is unshared, before the fork: the spawning side
+//     writes /proc/<pid>/timens_offsets and answers nsenter.TimeAck. If
+//     either cannot be written the spawning side kills the child instead
+//     of answering; a request not planned, or a planned one missing, is
+//     a protocol error that kills it too;
 //  2. then JSON messages. spawn sends config (the initConfig: spec, rootfs,
 //     the host pid and what the state of a hook needs);
 //  3. an init whose spec has prestart or createRuntime hooks stops once
@@ -96,7 +100,7 @@ type initConfig struct {
 	ContainerAttrs json.RawMessage `json:"containerAttrs,omitempty"`
 }
 
-// readReport reads one line of the constructor: its kind ('P' or 'U')
+// readReport reads one line of the constructor: its kind ('P', 'U' or 'T')
 // and pid, or the error of an "E" line. It reads byte by byte so that
 // nothing after the line is consumed before the JSON decoder takes over.
 func readReport(r io.Reader) (byte, int, error) {
@@ -127,7 +131,7 @@ func readReport(r io.Reader) (byte, int, error) {
 	switch line[0] {
 	case 'E':
 		return 0, 0, errors.New(string(line[1:]))
-	case 'P', 'U':
+	case 'P', 'U', 'T':
 		pid, err := strconv.Atoi(string(line[1:]))
 		if err != nil || pid <= 0 {
 			return 0, 0, fmt.Errorf("bad pid report %q", line)

@@ -192,7 +192,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 
 	stop := closeOnDone(ctx, conn)
 	defer stop()
-	pid, err := constructorPid(conn, cmd.Process.Pid, req.ns.UserNS, req.maps)
+	pid, err := constructorPid(conn, cmd.Process.Pid, req.ns, req.maps)
 	if err != nil || pid != cmd.Process.Pid {
 		// Either the child failed, or it forked and the intermediate has
 		// finished its job: reap it in both cases.
@@ -288,46 +288,55 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 	return p, nil
 }
 
-// constructorPid reads the constructor's report of the process that goes
-// on as the container process. A new user namespace comes first: the
-// constructor stops in it and asks for its maps ("U<pid>"), which only a
-// process outside may write; if that fails the child is killed (it waits
-// for our answer, and must not run on unmapped) and the error names the
-// map.
-func constructorPid(conn io.ReadWriter, child int, userNS nsenter.UserNS, maps *nsenter.Maps) (int, error) {
-	kind, pid, err := readReport(conn)
-	if err != nil {
+// constructorPid reads the constructor's reports up to the pid of the
+// process that goes on as the container process. Before it come the
+// requests only a process outside may serve, each at most once and only
+// if planned: "U<pid>" for the maps of a new user namespace, made first,
+// and "T<pid>" for the offsets of a new time namespace. If one cannot be
+// served the child is killed (it waits for our answer, and must not run
+// on unmapped or with the host's clocks) and the error names the file.
+func constructorPid(conn io.ReadWriter, child int, ns nsenter.Request, maps *nsenter.Maps) (int, error) {
+	mapped, offset := false, false
+	fail := func(err error) (int, error) {
+		// Only our child is killed by pid: a forked process a report
+		// names ends when it loses the socket, which the caller closes.
+		_ = unix.Kill(child, unix.SIGKILL)
 		return 0, err
 	}
-	if kind == 'U' {
-		if userNS != nsenter.NewUserNS || maps == nil || pid != child {
-			_ = unix.Kill(child, unix.SIGKILL)
-			return 0, fmt.Errorf("unexpected request for the id maps of process %d", pid)
-		}
-		if err := maps.Write(pid); err != nil {
-			_ = unix.Kill(child, unix.SIGKILL)
-			return 0, fmt.Errorf("user namespace of %d: %w: %w", pid, err, errdefs.ErrFailedPrecondition)
-		}
-		if _, err := conn.Write([]byte{nsenter.MapAck}); err != nil {
-			_ = unix.Kill(child, unix.SIGKILL)
-			return 0, fmt.Errorf("resume %d after its id maps: %w", pid, err)
-		}
-		kind, pid, err = readReport(conn)
+	for {
+		kind, pid, err := readReport(conn)
 		if err != nil {
 			return 0, err
 		}
-	} else if userNS == nsenter.NewUserNS {
-		// Whatever it is, it must not run on. Only our child is killed
-		// by pid: a forked process the report names ends when it loses
-		// the socket, which the caller closes.
-		_ = unix.Kill(child, unix.SIGKILL)
-		return 0, fmt.Errorf("process %d did not ask for the maps of its user namespace", pid)
+		switch {
+		case kind == 'U' && ns.UserNS == nsenter.NewUserNS && maps != nil && !mapped && pid == child:
+			mapped = true
+			if err := maps.Write(pid); err != nil {
+				return fail(fmt.Errorf("user namespace of %d: %w: %w", pid, err, errdefs.ErrFailedPrecondition))
+			}
+			if _, err := conn.Write([]byte{nsenter.MapAck}); err != nil {
+				return fail(fmt.Errorf("resume %d after its id maps: %w", pid, err))
+			}
+		case kind == 'T' && ns.TimeOffsets != "" && !offset && pid == child:
+			offset = true
+			if err := nsenter.WriteTimeOffsets(pid, ns.TimeOffsets); err != nil {
+				return fail(fmt.Errorf("time namespace of %d: %w: %w", pid, err, errdefs.ErrFailedPrecondition))
+			}
+			if _, err := conn.Write([]byte{nsenter.TimeAck}); err != nil {
+				return fail(fmt.Errorf("resume %d after its time offsets: %w", pid, err))
+			}
+		case kind == 'P':
+			if ns.UserNS == nsenter.NewUserNS && !mapped {
+				return fail(fmt.Errorf("process %d did not ask for the maps of its user namespace", pid))
+			}
+			if ns.TimeOffsets != "" && !offset {
+				return fail(fmt.Errorf("process %d did not ask for the offsets of its time namespace", pid))
+			}
+			return pid, nil
+		default:
+			return fail(fmt.Errorf("unexpected request %c%d from the constructor", kind, pid))
+		}
 	}
-	if kind != 'P' {
-		_ = unix.Kill(child, unix.SIGKILL)
-		return 0, fmt.Errorf("unexpected report %c%d from the constructor", kind, pid)
-	}
-	return pid, nil
 }
 
 // receiveConsole takes the pty master the child sent.

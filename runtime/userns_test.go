@@ -178,14 +178,16 @@ func TestSameIDMap(t *testing.T) {
 // plan, or its absence when it did, kills the child.
 func TestConstructorPidMapRequests(t *testing.T) {
 	for name, tc := range map[string]struct {
-		lines  string
-		userNS nsenter.UserNS
-		maps   *nsenter.Maps
-		want   string
+		lines string
+		ns    nsenter.Request
+		maps  *nsenter.Maps
+		want  string
 	}{
-		"unplanned request": {"U%d\n", nsenter.NoUserNS, nil, "unexpected request"},
-		"missing request":   {"P%d\n", nsenter.NewUserNS, &nsenter.Maps{UID: "0 1 1\n", GID: "0 1 1\n"}, "did not ask"},
-		"another process":   {"U1\n", nsenter.NewUserNS, &nsenter.Maps{UID: "0 1 1\n", GID: "0 1 1\n"}, "unexpected request"},
+		"unplanned request":      {"U%d\n", nsenter.Request{}, nil, "unexpected request"},
+		"unplanned time request": {"T%d\n", nsenter.Request{}, nil, "unexpected request"},
+		"missing request":        {"P%d\n", nsenter.Request{UserNS: nsenter.NewUserNS}, &nsenter.Maps{UID: "0 1 1\n", GID: "0 1 1\n"}, "did not ask"},
+		"missing time request":   {"P%d\n", nsenter.Request{TimeOffsets: "monotonic 1 0\n"}, nil, "did not ask"},
+		"another process":        {"U1\n", nsenter.Request{UserNS: nsenter.NewUserNS}, &nsenter.Maps{UID: "0 1 1\n", GID: "0 1 1\n"}, "unexpected request"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			sleeper := exec.Command("sleep", "60")
@@ -197,7 +199,7 @@ func TestConstructorPidMapRequests(t *testing.T) {
 			defer a.Close()
 			defer b.Close()
 			go func() { fmt.Fprintf(b, tc.lines, sleeper.Process.Pid) }()
-			_, err := constructorPid(a, sleeper.Process.Pid, tc.userNS, tc.maps)
+			_, err := constructorPid(a, sleeper.Process.Pid, tc.ns, tc.maps)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}

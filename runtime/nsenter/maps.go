@@ -54,3 +54,9 @@ func writeProcFile(pid int, name, content string) error {
 	}
 	return nil
 }
+
+// WriteTimeOffsets writes the clock offsets of the new time namespace of
+// process pid (the constructor waits for TimeAck), in one write(2).
+func WriteTimeOffsets(pid int, offsets string) error {
+	return writeProcFile(pid, "timens_offsets", offsets)
+}

@@ -148,6 +148,20 @@ static void join_namespaces(char *list)
 	join_pass(fds, types, paths, n, ~CLONE_NEWUSER, 0);
 }
 
+// await_ack reads the one byte the spawning side answers a request line
+// with. Anything else, or a closed socket, ends us: the spawning side
+// kills us when it cannot do its part.
+static void await_ack(char want)
+{
+	char ack;
+	ssize_t r;
+	do {
+		r = read(sync_fd, &ack, 1);
+	} while (r < 0 && errno == EINTR);
+	if (r != 1 || ack != want)
+		_exit(1);
+}
+
 // new_user_namespace unshares a user namespace on its own, before any
 // other namespace is made, so that the later ones belong to it: a mount
 // namespace whose mounts it may change, a network namespace that lets it
@@ -163,13 +177,7 @@ static void new_user_namespace(void)
 	char msg[32];
 	int n = snprintf(msg, sizeof(msg), "U%d\n", (int)getpid());
 	write_all(sync_fd, msg, (size_t)n);
-	char ack;
-	ssize_t r;
-	do {
-		r = read(sync_fd, &ack, 1);
-	} while (r < 0 && errno == EINTR);
-	if (r != 1 || ack != 'M')
-		_exit(1);
+	await_ack('M');
 	// Root of the namespace now; the capabilities the namespace gave us
 	// stay, since the change is to uid 0 (capabilities(7)).
 	if (setresgid(0, 0, 0) < 0)
@@ -178,21 +186,20 @@ static void new_user_namespace(void)
 		fail("become uid 0 in the new user namespace: %s", strerror(errno));
 }
 
-// set_time_offsets writes the clock offsets of the time namespace just
-// unshared. It applies to children only and takes offsets only until a
-// process is in it, so this comes before the fork that puts the
-// container process there.
-static void set_time_offsets(const char *offsets)
+// request_time_offsets has the spawning side write the clock offsets of
+// the time namespace just unshared ("T<pid>"). A time namespace takes
+// offsets only until a process is in it, and applies to children only,
+// so this comes before the fork that puts the container process there.
+// It is written from outside, as runc does, because inside a user
+// namespace we cannot open our own /proc/self/timens_offsets: while we
+// are not dumpable our /proc files belong to the host's root, a stranger
+// there.
+static void request_time_offsets(void)
 {
-	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		fail("time namespace offsets: %s", strerror(errno));
-	size_t len = strlen(offsets);
-	ssize_t w = write(fd, offsets, len);
-	int e = errno;
-	close(fd);
-	if (w != (ssize_t)len)
-		fail("write time namespace offsets: %s", w < 0 ? strerror(e) : "short write");
+	char msg[32];
+	int n = snprintf(msg, sizeof(msg), "T%d\n", (int)getpid());
+	write_all(sync_fd, msg, (size_t)n);
+	await_ack('T');
 }
 
 __attribute__((constructor)) static void raind_nsenter(void)
@@ -251,9 +258,9 @@ __attribute__((constructor)) static void raind_nsenter(void)
 			fail("unshare namespaces 0x%lx: %s", flags, strerror(errno));
 	}
 
-	const char *offsets = getenv("_RAIND_TIMENS_OFFSETS");
-	if (offsets && *offsets)
-		set_time_offsets(offsets);
+	const char *timens = getenv("_RAIND_TIMENS_OFFSETS");
+	if (timens && strcmp(timens, "1") == 0)
+		request_time_offsets();
 
 	// Changing ids resets dumpable to the system's suid_dumpable, which
 	// need not be 0; this stays closed until execve.

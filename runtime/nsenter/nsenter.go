@@ -57,16 +57,21 @@ type Request struct {
 	Join        []string
 	UserNS      UserNS
 	NewFlags    uintptr
-	// TimeOffsets is the content of /proc/self/timens_offsets for a new
-	// time namespace (CLONE_NEWTIME in NewFlags), one "<clock> <secs>
-	// <nanosecs>" line a clock.
+	// TimeOffsets is the content of /proc/<pid>/timens_offsets for a
+	// new time namespace (CLONE_NEWTIME in NewFlags), one "<clock> <secs>
+	// <nanosecs>" line a clock. The spawning side writes it when the
+	// constructor asks.
 	TimeOffsets string
 	Fork        bool
 }
 
 // MapAck is the byte the spawning side answers a "U<pid>" line with,
-// once the maps are written.
-const MapAck = 'M'
+// once the maps are written; TimeAck answers "T<pid>" once the time
+// offsets are.
+const (
+	MapAck  = 'M'
+	TimeAck = 'T'
+)
 
 // Env renders r as environment entries for the child.
 func (r Request) Env() ([]string, error) {
@@ -86,9 +91,6 @@ func (r Request) Env() ([]string, error) {
 	}
 	if r.TimeOffsets != "" && (r.NewFlags&unix.CLONE_NEWTIME == 0 || !r.Fork) {
 		return nil, fmt.Errorf("time offsets need a new time namespace and a fork")
-	}
-	if strings.ContainsRune(r.TimeOffsets, 0) {
-		return nil, fmt.Errorf("time offsets %q cannot be passed to the constructor", r.TimeOffsets)
 	}
 	env := []string{fmt.Sprintf("%s=%d", EnvSyncFD, r.SyncFD)}
 	switch r.UserNS {
@@ -110,7 +112,8 @@ func (r Request) Env() ([]string, error) {
 		env = append(env, fmt.Sprintf("%s=0x%x", envNew, r.NewFlags))
 	}
 	if r.TimeOffsets != "" {
-		env = append(env, envTimeNS+"="+r.TimeOffsets)
+		// The constructor only asks; the spawning side writes them.
+		env = append(env, envTimeNS+"=1")
 	}
 	if r.Fork {
 		env = append(env, envFork+"=1")
