@@ -402,3 +402,24 @@ func TestTimensOffsets(t *testing.T) {
 		})
 	}
 }
+
+// TestUsernsOOMScoreAdj: inside its user namespace a process cannot open
+// its own oom_score_adj while it is not dumpable (the file is the host
+// root's), and a negative one (a Guaranteed pod's) would take the host's
+// CAP_SYS_RESOURCE: it is set before the namespace, for init and exec
+// alike. (This test host lacks CAP_SYS_RESOURCE itself: a positive value.)
+func TestUsernsOOMScoreAdj(t *testing.T) {
+	adj := 500
+	withAdj := func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Process.OOMScoreAdj = &adj
+		return nil
+	}
+	ctx := testCtx(t, 2*time.Minute)
+	task := startTask(t, ctx, newID("unoom"), nil, append(withUserns(remappedRootfs(t)), oci.WithProcessArgs("sleep", "1000"), withAdj)...)
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", task.Pid())); strings.TrimSpace(string(b)) != "500" {
+		t.Errorf("init's oom_score_adj %q, want 500", b)
+	}
+	if r := execAs(t, ctx, task, 0, false, "cat", "/proc/self/oom_score_adj"); strings.TrimSpace(r.stdout) != "500" {
+		t.Errorf("exec's oom_score_adj %q %q, want 500", r.stdout, r.stderr)
+	}
+}

@@ -44,6 +44,8 @@ type processView struct {
 	Scheduler       json.RawMessage `json:"scheduler"`
 	IOPriority      json.RawMessage `json:"ioPriority"`
 	ExecCPUAffinity json.RawMessage `json:"execCPUAffinity"`
+	// OOMScoreAdj is set by the constructor (nsenter.Request).
+	OOMScoreAdj *int `json:"oomScoreAdj"`
 	processFieldsView
 }
 

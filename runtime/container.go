@@ -155,6 +155,7 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		self:  self,
 		stdio: opts.Stdio,
 		ns: nsenter.Request{
+			OOMScoreAdj: spec.Process.OOMScoreAdj,
 			CgroupProcs: c.cgroup.ProcsFiles(),
 			Join:        plan.join,
 			UserNS:      plan.userNS,
@@ -255,6 +256,7 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 		self:  c.self,
 		stdio: stdio,
 		ns: nsenter.Request{
+			OOMScoreAdj: proc.view.OOMScoreAdj,
 			CgroupProcs: c.cgroup.ProcsFiles(),
 			Join:        execJoinPaths(c.init.pid, c.userNS, c.timeNS),
 			UserNS:      execUserNS(c.userNS),

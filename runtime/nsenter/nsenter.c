@@ -223,6 +223,21 @@ __attribute__((constructor)) static void raind_nsenter(void)
 		_exit(1);
 	}
 
+	// Before any namespace: lowering oom_score_adj takes CAP_SYS_RESOURCE
+	// in the host's user namespace, and inside a container's we could not
+	// even open the file (ours while not dumpable are the host root's).
+	const char *oom = getenv("_RAIND_OOM_SCORE_ADJ");
+	if (oom && *oom) {
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			fail("set oom_score_adj %s: %s", oom, strerror(errno));
+		ssize_t w = write(fd, oom, strlen(oom));
+		int e = errno;
+		close(fd);
+		if (w != (ssize_t)strlen(oom))
+			fail("set oom_score_adj %s: %s", oom, w < 0 ? strerror(e) : "short write");
+	}
+
 	// Host root writes cgroup.procs: the cgroups come before any user
 	// namespace, inside which we could not.
 	char *cgroups = getenv("_RAIND_CGROUP_PROCS");
@@ -288,5 +303,6 @@ __attribute__((constructor)) static void raind_nsenter(void)
 	unsetenv("_RAIND_NS_NEW");
 	unsetenv("_RAIND_FORK");
 	unsetenv("_RAIND_USERNS");
+	unsetenv("_RAIND_OOM_SCORE_ADJ");
 	unsetenv("_RAIND_TIMENS_OFFSETS");
 }

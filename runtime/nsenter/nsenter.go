@@ -26,6 +26,7 @@ const (
 	envFork     = "_RAIND_FORK"
 	envUserNS   = "_RAIND_USERNS"
 	envTimeNS   = "_RAIND_TIMENS_OFFSETS"
+	envOOM      = "_RAIND_OOM_SCORE_ADJ"
 	maxNSToJoin = 16
 )
 
@@ -43,7 +44,8 @@ const (
 	NewUserNS
 )
 
-// Request says what the constructor does, in this order: write "0" to each
+// Request says what the constructor does, in this order: set OOMScoreAdj;
+// write "0" to each
 // CgroupProcs file; with a user namespace, drop the supplementary groups;
 // setns into the Join paths (all but a user namespace, then a user
 // namespace, then those that needed its privileges; see nsenter.c); with
@@ -52,7 +54,11 @@ const (
 // Fork is set so that a new or joined pid namespace, or a new time
 // namespace, applies to the container process.
 type Request struct {
-	SyncFD      int
+	SyncFD int
+	// OOMScoreAdj is the process's oom_score_adj, or nil to inherit ours.
+	// It is set first, as host root: a negative one could not be set in
+	// a user namespace.
+	OOMScoreAdj *int
 	CgroupProcs []string
 	Join        []string
 	UserNS      UserNS
@@ -93,6 +99,9 @@ func (r Request) Env() ([]string, error) {
 		return nil, fmt.Errorf("time offsets need a new time namespace and a fork")
 	}
 	env := []string{fmt.Sprintf("%s=%d", EnvSyncFD, r.SyncFD)}
+	if r.OOMScoreAdj != nil {
+		env = append(env, fmt.Sprintf("%s=%d", envOOM, *r.OOMScoreAdj))
+	}
 	switch r.UserNS {
 	case NoUserNS:
 	case JoinUserNS:

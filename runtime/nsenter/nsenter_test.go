@@ -38,6 +38,9 @@ func TestChildReport(t *testing.T) {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	fmt.Printf("monotonic=%d\n", ts.Sec)
+	if oom, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
+		fmt.Printf("oom=%s\n", strings.TrimSpace(string(oom)))
+	}
 	if up, err := os.ReadFile("/proc/uptime"); err == nil {
 		if f := strings.Fields(string(up)); len(f) > 0 {
 			fmt.Printf("uptime=%s\n", strings.Split(f[0], ".")[0])
@@ -290,8 +293,13 @@ func fileOwner(t *testing.T, path string) (uint32, uint32) {
 func TestNewUserNamespaceFirst(t *testing.T) {
 	needRoot(t)
 	dir := touchDir(t)
+	oom := 500
 	report, out, err := runChildMaps(t, Request{
-		UserNS:   NewUserNS,
+		// Inside the user namespace the child could not even open its
+		// own oom_score_adj (the host root's while it is not dumpable):
+		// set before the user namespace.
+		OOMScoreAdj: &oom,
+		UserNS:      NewUserNS,
 		NewFlags: unix.CLONE_NEWNS | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME,
 		// Written by us, as the spawning side does: the child could not
 		// open its own timens_offsets from inside the user namespace.
@@ -317,6 +325,9 @@ func TestNewUserNamespaceFirst(t *testing.T) {
 	}
 	if field(out, "dumpable") != "0" {
 		t.Errorf("child is dumpable: %q", out)
+	}
+	if field(out, "oom") != "500" {
+		t.Errorf("oom_score_adj %q, want 500", field(out, "oom"))
 	}
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
