@@ -300,7 +300,7 @@ func TestNewUserNamespaceFirst(t *testing.T) {
 		// set before the user namespace.
 		OOMScoreAdj: &oom,
 		UserNS:      NewUserNS,
-		NewFlags: unix.CLONE_NEWNS | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME,
+		NewFlags:    unix.CLONE_NEWNS | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME,
 		// Written by us, as the spawning side does: the child could not
 		// open its own timens_offsets from inside the user namespace.
 		TimeOffsets: "monotonic 7200 0\n",
