@@ -423,3 +423,92 @@ func TestUsernsOOMScoreAdj(t *testing.T) {
 		t.Errorf("exec's oom_score_adj %q %q, want 500", r.stdout, r.stderr)
 	}
 }
+
+// TestUsernsMountsFollowKernelRules: sysfs needs a network namespace the
+// user namespace owns, so with the host's network the host's /sys is
+// bound, read-only all through (the host's cgroup mounts below it come
+// along) with the flags the kernel locked on it; the cgroup mount is the
+// container's own directories, or a new mount with a cgroup namespace;
+// devices are the host's nodes bound in.
+func TestUsernsMountsFollowKernelRules(t *testing.T) {
+	rootfs := remappedRootfs(t)
+	cgroupMount := oci.WithMounts([]specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup",
+		Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}}})
+	script := `grep ' /sys' /proc/self/mountinfo; ls /sys/fs/cgroup/memory/memory.limit_in_bytes; ls /sys/fs/cgroup/memory | grep -c raind-test; echo x > /dev/null && head -c 4 /dev/zero | wc -c; ls -ln /dev/null`
+	for name, extra := range map[string][]oci.SpecOpts{
+		"host network":     {oci.WithHostNamespace(specs.NetworkNamespace)},
+		"host network, cg": {oci.WithHostNamespace(specs.NetworkNamespace), cgroupMount},
+		"cgroupns":         {oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace}), cgroupMount},
+		"own cgroup":       {cgroupMount},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := mustRun(t, append(withUserns(rootfs), extra...), "sh", "-c", script)
+			var sys, mem string
+			for _, l := range strings.Split(r.stdout, "\n") {
+				f := strings.Fields(l)
+				if len(f) < 9 || !strings.HasPrefix(f[4], "/sys") {
+					continue
+				}
+				// Every mount under /sys, the host's included, read-only.
+				if !strings.HasPrefix(f[5], "ro,") && f[5] != "ro" {
+					t.Errorf("writable mount under /sys: %q", l)
+				}
+				switch f[4] {
+				case "/sys":
+					sys = l
+				case "/sys/fs/cgroup/memory":
+					mem = l
+				}
+			}
+			if !strings.Contains(sys, "nosuid") {
+				t.Errorf("/sys: %q, want nosuid", sys)
+			}
+			if strings.HasPrefix(name, "host network") && !strings.Contains(sys, " - sysfs ") {
+				t.Errorf("/sys with the host's network: %q", sys)
+			}
+			if len(extra) > 1 || name == "own cgroup" {
+				// The container's own cgroup, not the host's tree.
+				if mem == "" || !strings.Contains(r.stdout, "memory.limit_in_bytes") || !strings.Contains(r.stdout, "limit_in_bytes\n0\n") {
+					t.Errorf("memory cgroup %q: %q %q, want the container's own", mem, r.stdout, r.stderr)
+				}
+			}
+			if !strings.Contains(r.stdout, "\n4\n") {
+				t.Errorf("devices unusable: %q %q", r.stdout, r.stderr)
+			}
+			// The host's node, bound: its owner is the host's root, which
+			// the container sees as the overflow id.
+			if !strings.Contains(r.stdout, "65534    65534") {
+				t.Errorf("/dev/null: %q, want the host's node (owner unmapped)", r.stdout)
+			}
+		})
+	}
+}
+
+// TestUsernsInitTerminal: the init's pty is made in the container's own
+// devpts, inside its user namespace.
+func TestUsernsInitTerminal(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	c := newClient(t)
+	var out syncBuffer
+	opts := append(withUserns(remappedRootfs(t)), oci.WithProcessArgs("sh", "-c", "tty; id -u; stat -c %u /proc/self/fd/0"), oci.WithTTY)
+	ctr, err := c.NewContainer(ctx, newID("untty"), containerd.WithNewSpec(opts...), containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctr.Delete(context.WithoutCancel(ctx))
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, nil), cio.WithTerminal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+	ch, _ := task.Wait(ctx)
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+	waitFor(t, "output", func() bool { return strings.Count(out.String(), "\n") >= 3 })
+	got := strings.ReplaceAll(out.String(), "\r", "")
+	if !strings.HasPrefix(got, "/dev/pts/0\n0\n0\n") {
+		t.Errorf("terminal: %q, want /dev/pts/0, uid 0 and a pty owned by container root", got)
+	}
+}

@@ -209,8 +209,13 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS
 			// sysfs needs a network namespace of our own, owned by our
 			// user namespace: a shared one (the host's, a pod's made by
 			// CNI outside the user namespace) forbids it. Show the host's
-			// sysfs, read-only.
+			// sysfs, read-only all through: the recursive bind brings the
+			// host's mounts below /sys (its cgroup hierarchies), which a
+			// remount alone would leave writable.
 			err = sys.Mount("/sys", dest, "", unix.MS_BIND|unix.MS_REC, "")
+			if err == nil {
+				err = sys.RecursiveReadonly(dest)
+			}
 			if err == nil {
 				err = remountBind(sys, dest, unix.MS_RDONLY|opts.Flags)
 			}

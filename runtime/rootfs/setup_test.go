@@ -662,8 +662,13 @@ func TestUserNSSysfsBindKeepsLockedFlags(t *testing.T) {
 	if err := Setup(g, spec, root, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	f.has(t, fmt.Sprintf("mount /sys %s/sys  %#x ", root, unix.MS_BIND|unix.MS_REC))
-	f.has(t, fmt.Sprintf("mount  %s/sys  %#x ", root, unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV|unix.MS_RDONLY|unix.MS_RELATIME|unix.MS_BIND|unix.MS_REMOUNT))
+	a := f.has(t, fmt.Sprintf("mount /sys %s/sys  %#x ", root, unix.MS_BIND|unix.MS_REC))
+	// The host's mounts below /sys come along: read-only too.
+	b := f.has(t, fmt.Sprintf("rro %s/sys", root))
+	c := f.has(t, fmt.Sprintf("mount  %s/sys  %#x ", root, unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV|unix.MS_RDONLY|unix.MS_RELATIME|unix.MS_BIND|unix.MS_REMOUNT))
+	if a > b || b > c {
+		t.Errorf("sysfs fallback out of order:\n%s", strings.Join(f.calls, "\n"))
+	}
 }
 
 // lockedFS refuses one exact mount call with EPERM, as the kernel refuses
