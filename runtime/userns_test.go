@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -208,5 +209,25 @@ func TestConstructorPidMapRequests(t *testing.T) {
 				t.Errorf("child not killed: %v", err)
 			}
 		})
+	}
+}
+
+// TestUserMapsSetgroups: as host root (CAP_SETGID) the maps leave
+// setgroups(2) to the container, as runc does; without it they deny it,
+// which the kernel requires of an unprivileged writer.
+func TestUserMapsSetgroups(t *testing.T) {
+	l := userTimeSpec()
+	m, err := userMaps(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.DenySetgroups != !haveCap(unix.CAP_SETGID) {
+		t.Errorf("DenySetgroups %v with CAP_SETGID %v", m.DenySetgroups, haveCap(unix.CAP_SETGID))
+	}
+	if os.Getuid() == 0 && !haveCap(unix.CAP_SETGID) {
+		t.Error("root without CAP_SETGID? haveCap misreads /proc/self/status")
+	}
+	if haveCap(63) {
+		t.Error("capability 63 reported")
 	}
 }

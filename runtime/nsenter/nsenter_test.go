@@ -38,6 +38,9 @@ func TestChildReport(t *testing.T) {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	fmt.Printf("monotonic=%d\n", ts.Sec)
+	if sg, err := os.ReadFile("/proc/self/setgroups"); err == nil {
+		fmt.Printf("setgroups=%s\n", strings.TrimSpace(string(sg)))
+	}
 	if oom, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
 		fmt.Printf("oom=%s\n", strings.TrimSpace(string(oom)))
 	}
@@ -326,6 +329,10 @@ func TestNewUserNamespaceFirst(t *testing.T) {
 	if field(out, "dumpable") != "0" {
 		t.Errorf("child is dumpable: %q", out)
 	}
+	// A privileged writer leaves setgroups(2) to the container.
+	if field(out, "setgroups") != "allow" {
+		t.Errorf("setgroups %q, want allow", field(out, "setgroups"))
+	}
 	if field(out, "oom") != "500" {
 		t.Errorf("oom_score_adj %q, want 500", field(out, "oom"))
 	}
@@ -495,5 +502,19 @@ func TestEnvUserAndTime(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("env %q lacks %q", got, want)
 		}
+	}
+}
+
+// TestDenySetgroups: a writer without CAP_SETGID must deny setgroups(2)
+// before it writes the gid map; Maps does it first when asked.
+func TestDenySetgroups(t *testing.T) {
+	needRoot(t)
+	report, out, err := runChildMaps(t, Request{UserNS: NewUserNS, NewFlags: unix.CLONE_NEWNS},
+		Maps{UID: "0 100000 1\n", GID: "0 100000 1\n", DenySetgroups: true})
+	if err != nil || !strings.HasPrefix(report, "P") {
+		t.Fatalf("report %q, err %v, output %q", report, err, out)
+	}
+	if field(out, "setgroups") != "deny" || field(out, "uid") != "0" {
+		t.Errorf("inside: %q, want setgroups deny and uid 0", out)
 	}
 }
