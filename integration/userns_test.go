@@ -512,3 +512,22 @@ func TestUsernsInitTerminal(t *testing.T) {
 		t.Errorf("terminal: %q, want /dev/pts/0, uid 0 and a pty owned by container root", got)
 	}
 }
+
+// TestTimensExec: an exec joins the container's time namespace.
+func TestTimensExec(t *testing.T) {
+	ctx := testCtx(t, time.Minute)
+	task := startTask(t, ctx, newID("tnexec"), nil, oci.WithProcessArgs("sleep", "1000"),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.TimeNamespace}), withTimeOffsets(86400))
+	before := hostUptime(t)
+	r := execAs(t, ctx, task, 0, false, "sh", "-c", "cat /proc/uptime; readlink /proc/self/ns/time")
+	f := strings.Fields(r.stdout)
+	if len(f) < 3 {
+		t.Fatalf("exec: %q %q", r.stdout, r.stderr)
+	}
+	if up, _ := strconv.ParseFloat(f[0], 64); up < before+86400 {
+		t.Errorf("uptime in an exec %.2f, want the host's %.2f plus 86400", up, before)
+	}
+	if want := nsLink(t, int(task.Pid()), "time"); f[2] != want {
+		t.Errorf("exec's time namespace %s, want init's %s", f[2], want)
+	}
+}

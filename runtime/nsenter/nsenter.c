@@ -5,6 +5,15 @@
 //
 // It acts only when _RAIND_SYNC_FD is set; every other start of the binary
 // (the shim itself, -v, -info) passes straight through.
+//
+// Its order, each step's reason given where it is taken: oom_score_adj and
+// the cgroups, as host root; the host's supplementary groups dropped; the
+// namespaces joined by path (all but a user namespace, then the user
+// namespace, then the rest); a new user namespace, alone and before every
+// other new one, its maps written from outside; the other new namespaces
+// in one unshare; a new time namespace's offsets, written from outside;
+// the fork into the pid and time namespaces. runc's nsexec.c takes the
+// same order.
 
 #define _GNU_SOURCE
 #include <errno.h>
