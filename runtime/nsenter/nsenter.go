@@ -3,8 +3,11 @@
 //
 // Importing it (for side effects) is all a binary needs; the constructor
 // acts only when the spawning side set its environment, which Env builds.
-// It must not do anything else: everything after namespace entry belongs to
-// the Go code of the runtime package.
+// The package also holds the spawning side's part of namespace entry that
+// only a process outside can do (Maps, WriteTimeOffsets: a new user
+// namespace's id maps, a new time namespace's offsets). It must not do
+// anything else: everything after namespace entry belongs to the Go code
+// of the runtime package.
 package nsenter
 
 // #cgo CFLAGS: -Wall -Werror -std=gnu11
