@@ -123,6 +123,25 @@ func (l *linuxView) checkUserTime() error {
 	return err
 }
 
+// checkUserProc refuses what the kernel would refuse later, less clearly:
+// mounting proc takes CAP_SYS_ADMIN in the user namespace that owns the
+// pid namespace, and the host's belongs to the host's user namespace, so
+// a container in a user namespace but the host's pid namespace can never
+// mount proc (Docker refuses --userns-remap with --pid=host too).
+func (v *specView) checkUserProc() error {
+	l := v.Linux
+	if !hasNamespace(l.Namespaces, specs.UserNamespace) || hasNamespace(l.Namespaces, specs.PIDNamespace) {
+		return nil
+	}
+	for i, m := range v.Mounts {
+		if m.Type == "proc" {
+			return fmt.Errorf("mounts[%d] (%s): proc in a user namespace needs a pid namespace of the container's, not the host's: %w",
+				i, m.Destination, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
 // userMaps are the maps the spawning side writes for a new user namespace.
 // A runtime without CAP_SETGID (which raind as a shim has, as host root)
 // must deny setgroups first, or the kernel refuses the gid map.

@@ -231,3 +231,25 @@ func TestUserMapsSetgroups(t *testing.T) {
 		t.Error("capability 63 reported")
 	}
 }
+
+// TestUserNSProcNeedsPidNS: proc in a user namespace with the host's pid
+// namespace is refused up front, naming the mount.
+func TestUserNSProcNeedsPidNS(t *testing.T) {
+	spec := func(nss ...specs.LinuxNamespace) *specs.Spec {
+		return &specs.Spec{
+			Process: &specs.Process{Args: []string{"true"}}, Root: &specs.Root{Path: "rootfs"},
+			Mounts: []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}},
+			Linux: &specs.Linux{Namespaces: nss,
+				UIDMappings: []specs.LinuxIDMapping{idmap(0, 100000, 65536)}, GIDMappings: []specs.LinuxIDMapping{idmap(0, 100000, 65536)}},
+		}
+	}
+	_, err := NewConfig(spec(specs.LinuxNamespace{Type: specs.MountNamespace}, specs.LinuxNamespace{Type: specs.UserNamespace}))
+	if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), "mounts[0] (/proc)") {
+		t.Errorf("host pid namespace: %v, want InvalidArgument naming the proc mount", err)
+	}
+	for _, pid := range []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.PIDNamespace, Path: "/proc/9/ns/pid"}} {
+		if _, err := NewConfig(spec(specs.LinuxNamespace{Type: specs.MountNamespace}, specs.LinuxNamespace{Type: specs.UserNamespace}, pid)); err != nil {
+			t.Errorf("pid namespace %+v: %v", pid, err)
+		}
+	}
+}

@@ -25,6 +25,9 @@ func (v *specView) validate() error {
 		if err := l.checkUserTime(); err != nil {
 			return err
 		}
+		if err := v.checkUserProc(); err != nil {
+			return err
+		}
 	}
 	if err := v.checkFields(); err != nil {
 		return err
