@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -529,5 +530,72 @@ func TestTimensExec(t *testing.T) {
 	}
 	if want := nsLink(t, int(task.Pid()), "time"); f[2] != want {
 		t.Errorf("exec's time namespace %s, want init's %s", f[2], want)
+	}
+}
+
+// TestUsernsSetupClosedToContainer: CVE-2019-5736 from inside a user
+// namespace. While the runtime's own binary is setting up a container
+// (here stopped for a prestart hook), root of another container in the
+// same user and pid namespaces (a pod's) cannot reach it through /proc:
+// the process is not dumpable, and its memory belongs to the host's user
+// namespace, in which the pod's root has no CAP_SYS_PTRACE. The pod's own
+// process, after its execve, is reachable: the check is not vacuous.
+func TestUsernsSetupClosedToContainer(t *testing.T) {
+	rootfs := remappedRootfs(t)
+	ctx := testCtx(t, 2*time.Minute)
+	pod := startTask(t, ctx, newID("unpod"), nil, append(withUserns(rootfs), oci.WithProcessArgs("sleep", "1000"))...)
+	marks := t.TempDir()
+	hook := func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Hooks == nil {
+			s.Hooks = &specs.Hooks{}
+		}
+		s.Hooks.Prestart = append(s.Hooks.Prestart, specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c",
+			fmt.Sprintf("cat > %[1]s/state.tmp && mv %[1]s/state.tmp %[1]s/state && while [ ! -e %[1]s/done ]; do sleep 0.1; done", marks)}})
+		return nil
+	}
+	opts := append(withUserns(rootfs),
+		withNamespacePath(specs.UserNamespace, fmt.Sprintf("/proc/%d/ns/user", pod.Pid())),
+		withNamespacePath(specs.PIDNamespace, fmt.Sprintf("/proc/%d/ns/pid", pod.Pid())),
+		hook)
+	created := make(chan error, 1)
+	go func() {
+		_, err := runIn(t, opts, "true")
+		created <- err
+	}()
+	defer func() {
+		_ = os.WriteFile(filepath.Join(marks, "done"), nil, 0o644)
+		if err := <-created; err != nil {
+			t.Errorf("second container: %v", err)
+		}
+	}()
+	var state []byte
+	waitWithin(t, 30*time.Second, "the prestart hook", func() bool {
+		state, _ = os.ReadFile(filepath.Join(marks, "state"))
+		return len(state) > 0
+	})
+	var st specs.State
+	if err := json.Unmarshal(state, &st); err != nil || st.Pid <= 0 {
+		t.Fatalf("hook state %q: %v", state, err)
+	}
+	// The setting-up process's pid in the pod's pid namespace.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nspid string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
+			f := strings.Fields(v)
+			nspid = f[len(f)-1]
+		}
+	}
+	script := fmt.Sprintf(`readlink /proc/%[1]s/exe; echo rc=$?; head -c 1 /proc/%[1]s/exe | wc -c; cat /proc/%[1]s/environ | wc -c; readlink /proc/1/exe`, nspid)
+	r := execAs(t, ctx, pod, 0, false, "sh", "-c", script)
+	// busybox's readlink fails silently: its exit status tells.
+	if !strings.Contains(r.stdout, "rc=1") || strings.Count(r.stderr, "Permission denied") < 2 {
+		t.Errorf("the pod's root reached the runtime's process %s (host %d) in set-up: stdout %q stderr %q", nspid, st.Pid, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "/bin/") {
+		t.Errorf("the pod's own process unreachable: %q %q", r.stdout, r.stderr)
 	}
 }
