@@ -535,7 +535,7 @@ func TestTimensExec(t *testing.T) {
 
 // TestUsernsSetupClosedToContainer: CVE-2019-5736 from inside a user
 // namespace. While the runtime's own binary is setting up a container
-// (here stopped for a prestart hook), root of another container in the
+// (here stopped for a createRuntime hook), root of another container in the
 // same user and pid namespaces (a pod's) cannot reach it through /proc:
 // the process is not dumpable, and its memory belongs to the host's user
 // namespace, in which the pod's root has no CAP_SYS_PTRACE. The pod's own
@@ -549,7 +549,7 @@ func TestUsernsSetupClosedToContainer(t *testing.T) {
 		if s.Hooks == nil {
 			s.Hooks = &specs.Hooks{}
 		}
-		s.Hooks.Prestart = append(s.Hooks.Prestart, specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c",
+		s.Hooks.CreateRuntime = append(s.Hooks.CreateRuntime, specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c",
 			fmt.Sprintf("cat > %[1]s/state.tmp && mv %[1]s/state.tmp %[1]s/state && while [ ! -e %[1]s/done ]; do sleep 0.1; done", marks)}})
 		return nil
 	}
@@ -569,7 +569,7 @@ func TestUsernsSetupClosedToContainer(t *testing.T) {
 		}
 	}()
 	var state []byte
-	waitWithin(t, 30*time.Second, "the prestart hook", func() bool {
+	waitWithin(t, 30*time.Second, "the createRuntime hook", func() bool {
 		state, _ = os.ReadFile(filepath.Join(marks, "state"))
 		return len(state) > 0
 	})
