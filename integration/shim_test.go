@@ -52,7 +52,7 @@ func TestShimInfoAndVersion(t *testing.T) {
 		t.Fatalf("features are %T", v)
 	}
 	ns := strings.Join(f.Linux.Namespaces, ",")
-	if !strings.Contains(ns, "pid") || strings.Contains(ns, "user") || !*f.Linux.Seccomp.Enabled {
+	if !strings.Contains(ns, "pid") || !strings.Contains(ns, "user") || !strings.Contains(ns, "time") || !*f.Linux.Seccomp.Enabled {
 		t.Fatalf("features claim %q seccomp %v", ns, *f.Linux.Seccomp.Enabled)
 	}
 	if sc := f.Linux.Seccomp; !slices.Contains(sc.Actions, "SCMP_ACT_NOTIFY") || !slices.Contains(sc.Operators, "SCMP_CMP_MASKED_EQ") ||

@@ -104,8 +104,8 @@ var fieldList = map[string]fieldState{
 	"CPUAffinity.Initial": implemented,
 	"CPUAffinity.Final":   implemented,
 
-	"Linux.UIDMappings":       refused, // user namespaces
-	"Linux.GIDMappings":       refused,
+	"Linux.UIDMappings":       implemented, // userns.go
+	"Linux.GIDMappings":       implemented,
 	"Linux.Sysctl":            implemented,
 	"Linux.Resources":         implemented,
 	"Linux.CgroupsPath":       implemented,
@@ -120,7 +120,13 @@ var fieldList = map[string]fieldState{
 	"Linux.IntelRdt":          refused,
 	"Linux.MemoryPolicy":      implemented,
 	"Linux.Personality":       implemented,
-	"Linux.TimeOffsets":       refused, // time namespaces
+	"Linux.TimeOffsets":       implemented,
+
+	"LinuxIDMapping.ContainerID": implemented, // userns.go, formatIDMap
+	"LinuxIDMapping.HostID":      implemented,
+	"LinuxIDMapping.Size":        implemented,
+	"LinuxTimeOffset.Secs":       implemented, // formatTimeOffsets
+	"LinuxTimeOffset.Nanosecs":   implemented,
 
 	"LinuxNamespace.Type": implemented,
 	"LinuxNamespace.Path": implemented,
@@ -226,12 +232,7 @@ var refusals = map[string]struct {
 	"Mount.GIDMappings":   {"mounts[1].gidMappings", func(s *specs.Spec) { s.Mounts[1].GIDMappings = []specs.LinuxIDMapping{{Size: 1}} }},
 	"Process.CommandLine": {"process.commandLine", func(s *specs.Spec) { s.Process.CommandLine = "cmd /c dir" }},
 	"User.Username":       {"process.user.username", func(s *specs.Spec) { s.Process.User.Username = "Administrator" }},
-	"Linux.UIDMappings":   {"linux.uidMappings", func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} }},
-	"Linux.GIDMappings":   {"linux.gidMappings", func(s *specs.Spec) { s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}} }},
 	"Linux.IntelRdt":      {"linux.intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} }},
-	"Linux.TimeOffsets": {"linux.timeOffsets", func(s *specs.Spec) {
-		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}}
-	}},
 }
 
 func allowlistBase() *specs.Spec {

@@ -33,7 +33,7 @@ func BenchmarkPrepareInit(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		plan, err := planNamespaces(cfg.view.Linux.Namespaces)
+		plan, err := planNamespaces(cfg.view.Linux)
 		if err != nil {
 			b.Fatal(err)
 		}

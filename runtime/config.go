@@ -44,6 +44,8 @@ type processView struct {
 	Scheduler       json.RawMessage `json:"scheduler"`
 	IOPriority      json.RawMessage `json:"ioPriority"`
 	ExecCPUAffinity json.RawMessage `json:"execCPUAffinity"`
+	// OOMScoreAdj is set by the constructor (nsenter.Request).
+	OOMScoreAdj *int `json:"oomScoreAdj"`
 	processFieldsView
 }
 
@@ -60,16 +62,16 @@ type hooksView struct {
 }
 
 type linuxView struct {
-	CgroupsPath string                     `json:"cgroupsPath"`
-	Namespaces  []specs.LinuxNamespace     `json:"namespaces"`
-	Resources   *specs.LinuxResources      `json:"resources"`
-	Seccomp     json.RawMessage            `json:"seccomp"`
-	MountLabel  string                     `json:"mountLabel"`
-	IntelRdt    json.RawMessage            `json:"intelRdt"`
-	Personality json.RawMessage            `json:"personality"`
-	UIDMappings []json.RawMessage          `json:"uidMappings"`
-	GIDMappings []json.RawMessage          `json:"gidMappings"`
-	TimeOffsets map[string]json.RawMessage `json:"timeOffsets"`
+	CgroupsPath string                           `json:"cgroupsPath"`
+	Namespaces  []specs.LinuxNamespace           `json:"namespaces"`
+	Resources   *specs.LinuxResources            `json:"resources"`
+	Seccomp     json.RawMessage                  `json:"seccomp"`
+	MountLabel  string                           `json:"mountLabel"`
+	IntelRdt    json.RawMessage                  `json:"intelRdt"`
+	Personality json.RawMessage                  `json:"personality"`
+	UIDMappings []specs.LinuxIDMapping           `json:"uidMappings"`
+	GIDMappings []specs.LinuxIDMapping           `json:"gidMappings"`
+	TimeOffsets map[string]specs.LinuxTimeOffset `json:"timeOffsets"`
 	linuxFieldsView
 }
 

@@ -49,10 +49,13 @@ type Container struct {
 	// its Config is kept (below): a shim holds a Container for the
 	// container's whole life.
 	ownPidNS bool
-	self     string
-	monitor  Monitor
-	cgroup   Cgroup
-	cgroups  Cgroups
+	// userNS and timeNS: the container has a user or time namespace of
+	// its own (new or joined), which its execs enter too.
+	userNS, timeNS bool
+	self           string
+	monitor        Monitor
+	cgroup         Cgroup
+	cgroups        Cgroups
 	// keyring is the session keyring its processes join, or "".
 	keyring string
 	init    *Process
@@ -91,7 +94,7 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("root filesystem %s is not a directory: %w", rootfs, errdefs.ErrInvalidArgument)
 	}
-	plan, err := planNamespaces(spec.Linux.Namespaces)
+	plan, err := planNamespaces(spec.Linux)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +104,8 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	}
 
 	c := &Container{id: opts.ID, rootfs: rootfs, self: self, monitor: opts.Monitor, ownPidNS: ownPidNamespace(spec.Linux.Namespaces),
-		bundle: opts.Bundle, annotations: spec.Annotations}
+		bundle: opts.Bundle, annotations: spec.Annotations,
+		userNS: containsNS(spec.Linux.Namespaces, specs.UserNamespace), timeNS: containsNS(spec.Linux.Namespaces, specs.TimeNamespace)}
 	var runtimeHooks func(context.Context, int) error
 	if h := spec.Hooks; h != nil {
 		c.poststart, c.poststop = h.Poststart, h.Poststop
@@ -156,11 +160,15 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		stdio:  opts.Stdio,
 		attach: attach,
 		ns: nsenter.Request{
+			OOMScoreAdj: spec.Process.OOMScoreAdj,
 			CgroupProcs: c.cgroup.ProcsFiles(),
 			Join:        plan.join,
+			UserNS:      plan.userNS,
 			NewFlags:    plan.newFlags,
+			TimeOffsets: plan.timeOffsets,
 			Fork:        plan.fork,
 		},
+		maps: plan.maps,
 		config: &initConfig{Spec: cfg.data, Rootfs: rootfs, NoPivot: opts.NoPivot, ID: opts.ID, Bundle: opts.Bundle, Terminal: ptr(cfg.Terminal()),
 			Keyring: c.keyring},
 		terminal:     cfg.Terminal(),
@@ -259,8 +267,10 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 		self:  c.self,
 		stdio: stdio,
 		ns: nsenter.Request{
+			OOMScoreAdj: proc.view.OOMScoreAdj,
 			CgroupProcs: procs,
-			Join:        execJoinPaths(c.init.pid),
+			Join:        execJoinPaths(c.init.pid, c.userNS, c.timeNS),
+			UserNS:      execUserNS(c.userNS),
 			Fork:        true,
 		},
 		config: &initConfig{Exec: true, Process: proc.data, Seccomp: c.seccomp, ContainerAttrs: c.execAttrs, Terminal: ptr(proc.Terminal()),
@@ -274,6 +284,14 @@ func (c *Container) Exec(ctx context.Context, proc *ProcessConfig, stdio Stdio) 
 		return nil, fmt.Errorf("exec in container %s: %w", c.id, err)
 	}
 	return p, nil
+}
+
+// execUserNS: an exec joins the container's user namespace, if it has one.
+func execUserNS(userNS bool) nsenter.UserNS {
+	if userNS {
+		return nsenter.JoinUserNS
+	}
+	return nsenter.NoUserNS
 }
 
 // KillAll sends sig to every process of the container, through its cgroup

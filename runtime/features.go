@@ -30,6 +30,7 @@ func Features() *features.Features {
 			Namespaces: []string{
 				string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.MountNamespace),
 				string(specs.IPCNamespace), string(specs.UTSNamespace), string(specs.CgroupNamespace),
+				string(specs.UserNamespace), string(specs.TimeNamespace),
 			},
 			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no},
 			Seccomp:         seccomp.Features(),

@@ -50,3 +50,28 @@ func TestFeaturesTruthful(t *testing.T) {
 		}
 	}
 }
+
+// TestFeaturesNamespacesPlanned: every namespace -info lists is one
+// planNamespaces makes or joins, and every kind it handles is listed.
+func TestFeaturesNamespacesPlanned(t *testing.T) {
+	listed := map[string]bool{}
+	for _, ns := range Features().Linux.Namespaces {
+		listed[ns] = true
+		l := &linuxView{Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}}}
+		if ns != string(specs.MountNamespace) {
+			l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.LinuxNamespaceType(ns)})
+		}
+		if ns == string(specs.UserNamespace) {
+			l.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+			l.GIDMappings = l.UIDMappings
+		}
+		if _, err := planNamespaces(l); err != nil {
+			t.Errorf("listed namespace %s: %v", ns, err)
+		}
+	}
+	for _, k := range nsKinds {
+		if !listed[string(k.typ)] {
+			t.Errorf("namespace %s is handled but not listed", k.typ)
+		}
+	}
+}

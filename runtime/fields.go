@@ -29,6 +29,7 @@ type specFieldsView struct {
 
 type mountView struct {
 	Destination string            `json:"destination"`
+	Type        string            `json:"type"`
 	UIDMappings []json.RawMessage `json:"uidMappings"`
 	GIDMappings []json.RawMessage `json:"gidMappings"`
 }

@@ -172,7 +172,7 @@ func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
 // of Start. Its steps follow runc's (standard_init_linux.go and
 // rootfs_linux.go), which is the order containers are written against:
 //
-//	oom_score_adj
+//	[oom_score_adj: the constructor, before any namespace; see nsenter]
 //	mounts and /dev                          (rootfs.Setup)
 //	  prestart, createRuntime hooks (runtime) and createContainer hooks
 //	root switch, root propagation
@@ -192,13 +192,8 @@ func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
 //	seccomp, with no_new_privs: as late as possible, just before execve
 //
 // An exec process joins a finished container and does only the process
-// steps: console, oom_score_adj and everything from no_new_privs on.
+// steps: console and everything from no_new_privs on.
 func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process, sc *initSeccomp, attrs containerAttrs) (string, error) {
-	if proc.OOMScoreAdj != nil {
-		if err := security.SetOOMScoreAdj(*proc.OOMScoreAdj); err != nil {
-			return "", err
-		}
-	}
 	if proc.Terminal && cfg.ConsoleFD != consoleFD {
 		return "", errors.New("terminal requested without a console socket")
 	}

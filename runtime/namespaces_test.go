@@ -12,10 +12,10 @@ import (
 )
 
 func TestPlanNamespacesNew(t *testing.T) {
-	p, err := planNamespaces([]specs.LinuxNamespace{
+	p, err := planNamespaces(&linuxView{Namespaces: []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 		{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.CgroupNamespace},
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,12 +29,12 @@ func TestPlanNamespacesNew(t *testing.T) {
 }
 
 func TestPlanNamespacesJoinOrder(t *testing.T) {
-	p, err := planNamespaces([]specs.LinuxNamespace{
+	p, err := planNamespaces(&linuxView{Namespaces: []specs.LinuxNamespace{
 		{Type: specs.MountNamespace},
 		{Type: specs.NetworkNamespace, Path: "/var/run/netns/a"},
 		{Type: specs.PIDNamespace, Path: "/proc/1/ns/pid"},
 		{Type: specs.IPCNamespace, Path: "/proc/1/ns/ipc"},
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestPlanNamespacesJoinOrder(t *testing.T) {
 }
 
 func TestPlanNamespacesHostPid(t *testing.T) {
-	p, err := planNamespaces([]specs.LinuxNamespace{{Type: specs.MountNamespace}})
+	p, err := planNamespaces(&linuxView{Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +63,14 @@ func TestPlanNamespacesErrors(t *testing.T) {
 		nss  []specs.LinuxNamespace
 		kind error
 	}{
-		"user":      {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UserNamespace}}, errdefs.ErrNotImplemented},
-		"duplicate": {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.MountNamespace}}, errdefs.ErrInvalidArgument},
-		"relative":  {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace, Path: "netns"}}, errdefs.ErrInvalidArgument},
-		"no mount":  {[]specs.LinuxNamespace{{Type: specs.PIDNamespace}}, errdefs.ErrInvalidArgument},
-		"unknown":   {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: "bogus"}}, errdefs.ErrNotImplemented},
+		"user without mappings": {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UserNamespace}}, errdefs.ErrInvalidArgument},
+		"duplicate":             {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.MountNamespace}}, errdefs.ErrInvalidArgument},
+		"relative":              {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace, Path: "netns"}}, errdefs.ErrInvalidArgument},
+		"no mount":              {[]specs.LinuxNamespace{{Type: specs.PIDNamespace}}, errdefs.ErrInvalidArgument},
+		"unknown":               {[]specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: "bogus"}}, errdefs.ErrNotImplemented},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := planNamespaces(tc.nss)
+			_, err := planNamespaces(&linuxView{Namespaces: tc.nss})
 			if !errors.Is(err, tc.kind) {
 				t.Fatalf("err %v, want %v", err, tc.kind)
 			}
@@ -79,7 +79,7 @@ func TestPlanNamespacesErrors(t *testing.T) {
 }
 
 func TestExecJoinPaths(t *testing.T) {
-	paths := execJoinPaths(42)
+	paths := execJoinPaths(42, false, false)
 	if len(paths) != 6 || paths[len(paths)-1] != "/proc/42/ns/mnt" {
 		t.Fatalf("paths %v: mount must come last", paths)
 	}
@@ -92,17 +92,17 @@ func TestExecJoinPaths(t *testing.T) {
 
 func TestReadPidLine(t *testing.T) {
 	for in, want := range map[string]int{"P123\n": 123, "P7\n{": 7} {
-		pid, err := readPidLine(strings.NewReader(in))
-		if err != nil || pid != want {
+		kind, pid, err := readReport(strings.NewReader(in))
+		if err != nil || pid != want || kind != 'P' {
 			t.Errorf("%q: %d %v", in, pid, err)
 		}
 	}
 	for _, in := range []string{"", "Ejoin namespace /x: No such file\n", "P-1\n", "Pabc\n", "X1\n"} {
-		if _, err := readPidLine(strings.NewReader(in)); err == nil {
+		if _, _, err := readReport(strings.NewReader(in)); err == nil {
 			t.Errorf("%q: want error", in)
 		}
 	}
-	_, err := readPidLine(strings.NewReader("Ejoin cgroup /sys/x: Permission denied\n"))
+	_, _, err := readReport(strings.NewReader("Ejoin cgroup /sys/x: Permission denied\n"))
 	if err == nil || !strings.Contains(err.Error(), "join cgroup /sys/x") {
 		t.Errorf("constructor error lost: %v", err)
 	}

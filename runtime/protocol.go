@@ -12,7 +12,18 @@ import (
 // The sync socket carries, in order:
 //
 //  1. one line from the C constructor: "P<pid>" once the process is in
-//     its namespaces and cgroup, or "E<error>";
+//     its namespaces and cgroup, or "E<error>". With a new user
+//     namespace a line "U<pid>" comes first, as soon as the constructor
+//     has unshared it and before anything else is made in it: the
+//     spawning side writes /proc/<pid>/uid_map and gid_map (and, were it
+//     without CAP_SETGID, "deny" to setgroups first) and answers the one
+//     byte nsenter.MapAck, after which the constructor becomes root of the
+//     namespace and goes on. With a new time namespace a line "T<pid>"
+//     comes once it is unshared, before the fork: the spawning side
+//     writes /proc/<pid>/timens_offsets and answers nsenter.TimeAck. If
+//     either cannot be written the spawning side kills the child instead
+//     of answering; a request not planned, or a planned one missing, is
+//     a protocol error that kills it too;
 //  2. then JSON messages. spawn sends config (the initConfig: spec, rootfs,
 //     the host pid and what the state of a hook needs);
 //  3. an init whose spec has prestart or createRuntime hooks stops once
@@ -89,9 +100,10 @@ type initConfig struct {
 	ContainerAttrs json.RawMessage `json:"containerAttrs,omitempty"`
 }
 
-// readPidLine reads the constructor's report. It reads byte by byte so that
+// readReport reads one line of the constructor: its kind ('P', 'U' or 'T')
+// and pid, or the error of an "E" line. It reads byte by byte so that
 // nothing after the line is consumed before the JSON decoder takes over.
-func readPidLine(r io.Reader) (int, error) {
+func readReport(r io.Reader) (byte, int, error) {
 	var line []byte
 	b := make([]byte, 1)
 	for len(line) < 4096 {
@@ -108,25 +120,25 @@ func readPidLine(r io.Reader) (int, error) {
 				if len(line) > 0 {
 					break
 				}
-				return 0, errors.New("child exited before entering namespaces")
+				return 0, 0, errors.New("child exited before entering namespaces")
 			}
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if len(line) == 0 {
-		return 0, errors.New("empty report from child")
+		return 0, 0, errors.New("empty report from child")
 	}
 	switch line[0] {
 	case 'E':
-		return 0, errors.New(string(line[1:]))
-	case 'P':
+		return 0, 0, errors.New(string(line[1:]))
+	case 'P', 'U', 'T':
 		pid, err := strconv.Atoi(string(line[1:]))
 		if err != nil || pid <= 0 {
-			return 0, fmt.Errorf("bad pid report %q", line)
+			return 0, 0, fmt.Errorf("bad pid report %q", line)
 		}
-		return pid, nil
+		return line[0], pid, nil
 	}
-	return 0, fmt.Errorf("unexpected report %q", line)
+	return 0, 0, fmt.Errorf("unexpected report %q", line)
 }
 
 func newDecoder(r io.Reader) *json.Decoder {

@@ -121,9 +121,13 @@ func (p *Process) awaitExec(ctx context.Context) error {
 
 // spawnRequest is one re-exec of the runtime binary as a container process.
 type spawnRequest struct {
-	self     string
-	stdio    Stdio
-	ns       nsenter.Request
+	self  string
+	stdio Stdio
+	ns    nsenter.Request
+	// maps are the id maps of the spec: written when the constructor
+	// asks for them (a new user namespace), checked against a joined
+	// one's; nil when the spec has none.
+	maps     *nsenter.Maps
 	config   *initConfig
 	terminal bool
 	monitor  Monitor
@@ -191,7 +195,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 
 	stop := closeOnDone(ctx, conn)
 	defer stop()
-	pid, err := readPidLine(conn)
+	pid, err := constructorPid(conn, cmd.Process.Pid, req.ns, req.maps)
 	if err != nil || pid != cmd.Process.Pid {
 		// Either the child failed, or it forked and the intermediate has
 		// finished its job: reap it in both cases.
@@ -225,6 +229,14 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 	if req.attach != nil {
 		if err := req.attach(pid); err != nil {
 			return fail(fmt.Errorf("cgroup of %d: %w", pid, err))
+		}
+	}
+	if req.ns.UserNS == nsenter.JoinUserNS && req.maps != nil {
+		// A pod's containers name the user namespace they share and its
+		// mappings; these must be the namespace's, or the container
+		// would run with ids other than the ones it was set up for.
+		if err := checkJoinedMaps(pid, *req.maps); err != nil {
+			return fail(err)
 		}
 	}
 	req.config.Pid = pid
@@ -282,6 +294,57 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		return fail(fmt.Errorf("init %d: %w", pid, ctx.Err()))
 	}
 	return p, nil
+}
+
+// constructorPid reads the constructor's reports up to the pid of the
+// process that goes on as the container process. Before it come the
+// requests only a process outside may serve, each at most once and only
+// if planned: "U<pid>" for the maps of a new user namespace, made first,
+// and "T<pid>" for the offsets of a new time namespace. If one cannot be
+// served the child is killed (it waits for our answer, and must not run
+// on unmapped or with the host's clocks) and the error names the file.
+func constructorPid(conn io.ReadWriter, child int, ns nsenter.Request, maps *nsenter.Maps) (int, error) {
+	mapped, offset := false, false
+	fail := func(err error) (int, error) {
+		// Only our child is killed by pid: a forked process a report
+		// names ends when it loses the socket, which the caller closes.
+		_ = unix.Kill(child, unix.SIGKILL)
+		return 0, err
+	}
+	for {
+		kind, pid, err := readReport(conn)
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case kind == 'U' && ns.UserNS == nsenter.NewUserNS && maps != nil && !mapped && pid == child:
+			mapped = true
+			if err := maps.Write(pid); err != nil {
+				return fail(fmt.Errorf("user namespace of %d: %w: %w", pid, err, errdefs.ErrFailedPrecondition))
+			}
+			if _, err := conn.Write([]byte{nsenter.MapAck}); err != nil {
+				return fail(fmt.Errorf("resume %d after its id maps: %w", pid, err))
+			}
+		case kind == 'T' && ns.TimeOffsets != "" && !offset && pid == child:
+			offset = true
+			if err := nsenter.WriteTimeOffsets(pid, ns.TimeOffsets); err != nil {
+				return fail(fmt.Errorf("time namespace of %d: %w: %w", pid, err, errdefs.ErrFailedPrecondition))
+			}
+			if _, err := conn.Write([]byte{nsenter.TimeAck}); err != nil {
+				return fail(fmt.Errorf("resume %d after its time offsets: %w", pid, err))
+			}
+		case kind == 'P':
+			if ns.UserNS == nsenter.NewUserNS && !mapped {
+				return fail(fmt.Errorf("process %d did not ask for the maps of its user namespace", pid))
+			}
+			if ns.TimeOffsets != "" && !offset {
+				return fail(fmt.Errorf("process %d did not ask for the offsets of its time namespace", pid))
+			}
+			return pid, nil
+		default:
+			return fail(fmt.Errorf("unexpected request %c%d from the constructor", kind, pid))
+		}
+	}
 }
 
 // receiveConsole takes the pty master the child sent.

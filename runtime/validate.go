@@ -18,15 +18,15 @@ func (v *specView) validate() error {
 		return err
 	}
 	if l := v.Linux; l != nil {
-		switch {
-		case present(l.IntelRdt):
+		if present(l.IntelRdt) {
 			return fmt.Errorf("linux.intelRdt: %w", errdefs.ErrNotImplemented)
-		case len(l.UIDMappings) > 0:
-			return fmt.Errorf("linux.uidMappings (user namespaces): %w", errdefs.ErrNotImplemented)
-		case len(l.GIDMappings) > 0:
-			return fmt.Errorf("linux.gidMappings (user namespaces): %w", errdefs.ErrNotImplemented)
-		case len(l.TimeOffsets) > 0:
-			return fmt.Errorf("linux.timeOffsets (time namespaces): %w", errdefs.ErrNotImplemented)
+		}
+		// Mappings and offsets (userns.go): each goes with its namespace.
+		if err := l.checkUserTime(); err != nil {
+			return err
+		}
+		if err := v.checkUserProc(); err != nil {
+			return err
 		}
 	}
 	if err := v.checkFields(); err != nil {

@@ -15,9 +15,6 @@ func TestValidateSpecRefusesUnsupported(t *testing.T) {
 	}
 	cases := map[string]func(*specs.Spec){
 		"intelrdt": func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} },
-		"mappings": func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
-		"gidmaps":  func(s *specs.Spec) { s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
-		"timeoffs": func(s *specs.Spec) { s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}} },
 		// No SELinux on the test host: refused as runc refuses it.
 		"selinux": func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" },
 	}
@@ -30,6 +27,27 @@ func TestValidateSpecRefusesUnsupported(t *testing.T) {
 	}
 	if _, err := NewConfig(base()); err != nil {
 		t.Errorf("plain spec refused: %v", err)
+	}
+	// Mappings and offsets without their namespaces are the spec's
+	// fault; with them they are accepted.
+	for name, mutate := range map[string]func(*specs.Spec){
+		"mappings": func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"gidmaps":  func(s *specs.Spec) { s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"timeoffs": func(s *specs.Spec) { s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}} },
+	} {
+		s := base()
+		mutate(s)
+		if _, err := NewConfig(s); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s: %v, want InvalidArgument", name, err)
+		}
+	}
+	withNS := base()
+	withNS.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UserNamespace}, {Type: specs.TimeNamespace}}
+	withNS.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	withNS.Linux.GIDMappings = withNS.Linux.UIDMappings
+	withNS.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}}
+	if _, err := NewConfig(withNS); err != nil {
+		t.Errorf("user and time namespaces refused: %v", err)
 	}
 	empty := base()
 	empty.Hooks = &specs.Hooks{}

@@ -23,7 +23,10 @@ func defaultDevices() []specs.LinuxDevice {
 	}
 }
 
-func setupDev(sys Syscalls, spec *specs.Spec, rootfs string, devMounted, ptsMounted bool) error {
+// setupDev creates the devices and /dev's links. In a user namespace the
+// kernel refuses mknod of a device, so each is a bind mount of the host's
+// node instead, as runc does.
+func setupDev(sys Syscalls, spec *specs.Spec, rootfs string, devMounted, ptsMounted, userNS bool) error {
 	var devices []specs.LinuxDevice
 	if devMounted {
 		devices = defaultDevices()
@@ -32,7 +35,7 @@ func setupDev(sys Syscalls, spec *specs.Spec, rootfs string, devMounted, ptsMoun
 		devices = append(devices, spec.Linux.Devices...)
 	}
 	for _, d := range devices {
-		if err := createDevice(sys, rootfs, d); err != nil {
+		if err := createDevice(sys, rootfs, d, userNS); err != nil {
 			return err
 		}
 	}
@@ -61,7 +64,7 @@ func setupDev(sys Syscalls, spec *specs.Spec, rootfs string, devMounted, ptsMoun
 	return nil
 }
 
-func createDevice(sys Syscalls, rootfs string, d specs.LinuxDevice) error {
+func createDevice(sys Syscalls, rootfs string, d specs.LinuxDevice, bindOnly bool) error {
 	dst, err := target(sys, rootfs, d.Path)
 	if err != nil {
 		return err
@@ -84,17 +87,27 @@ func createDevice(sys Syscalls, rootfs string, d specs.LinuxDevice) error {
 	if d.FileMode != nil {
 		perm = uint32(d.FileMode.Perm())
 	}
-	err = sys.Mknod(dst, mode|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
-	if err == nil {
-		// mknod(2) applies the umask; the spec's mode is meant exactly.
-		err = sys.Chmod(dst, os.FileMode(perm))
-	} else if errors.Is(err, unix.EPERM) {
-		// Without CAP_MKNOD (or in a user namespace) the host's node is
-		// bound instead.
-		if err := sys.CreateFile(dst); err != nil {
+	bound := bindOnly
+	if !bindOnly {
+		err = sys.Mknod(dst, mode|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+		if err == nil {
+			// mknod(2) applies the umask; the spec's mode is meant exactly.
+			err = sys.Chmod(dst, os.FileMode(perm))
+		}
+		// Without CAP_MKNOD the host's node is bound instead.
+		bound = errors.Is(err, unix.EPERM)
+	}
+	if bound {
+		if err := sys.CreateFile(dst); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
 		err = sys.Mount(d.Path, dst, "", unix.MS_BIND, "")
+		if err == nil {
+			// The node is the host's: its owner and mode are not ours to
+			// change (a chown would change the host's /dev, and in a user
+			// namespace the kernel refuses it), as runc leaves them.
+			return nil
+		}
 	}
 	if err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("device %s: %w", d.Path, err)

@@ -70,9 +70,11 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 	ptsMounted := false
 	label := mountLabel(spec)
 	cgroupNS := false
+	userNS := false
 	if spec.Linux != nil {
 		for _, ns := range spec.Linux.Namespaces {
 			cgroupNS = cgroupNS || ns.Type == specs.CgroupNamespace
+			userNS = userNS || ns.Type == specs.UserNamespace
 		}
 	}
 	for _, m := range spec.Mounts {
@@ -86,7 +88,7 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 			ptsMounted = true
 		}
 	}
-	if err := setupDev(sys, spec, rootfs, devMounted, ptsMounted); err != nil {
+	if err := setupDev(sys, spec, rootfs, devMounted, ptsMounted, userNS); err != nil {
 		return err
 	}
 	if opts.BeforeSwitch != nil {
@@ -204,11 +206,18 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS
 	case "sysfs":
 		err = sys.Mount(m.Source, dest, m.Type, opts.Flags, opts.Data)
 		if errors.Is(err, unix.EPERM) {
-			// A shared network namespace forbids a new sysfs; show the
-			// host's, read-only.
+			// sysfs needs a network namespace of our own, owned by our
+			// user namespace: a shared one (the host's, a pod's made by
+			// CNI outside the user namespace) forbids it. Show the host's
+			// sysfs, read-only all through: the recursive bind brings the
+			// host's mounts below /sys (its cgroup hierarchies), which a
+			// remount alone would leave writable.
 			err = sys.Mount("/sys", dest, "", unix.MS_BIND|unix.MS_REC, "")
 			if err == nil {
-				err = sys.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|opts.Flags, "")
+				err = sys.RecursiveReadonly(dest)
+			}
+			if err == nil {
+				err = remountBind(sys, dest, unix.MS_RDONLY|opts.Flags)
 			}
 		}
 	case "tmpfs":
@@ -255,17 +264,7 @@ func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, f
 	}
 	// A bind mount ignores every flag but MS_REC; the rest needs a remount.
 	if rest := opts.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
-		err := sys.Mount("", dest, "", rest|unix.MS_BIND|unix.MS_REMOUNT, "")
-		if errors.Is(err, unix.EPERM) {
-			// The source's nosuid/nodev/noexec/ro may be locked (a mount
-			// from a less privileged namespace); a remount must repeat them.
-			locked, ferr := sys.MountFlags(dest)
-			if ferr != nil {
-				return fail(ferr)
-			}
-			err = sys.Mount("", dest, "", locked|rest|unix.MS_BIND|unix.MS_REMOUNT, "")
-		}
-		if err != nil {
+		if err := remountBind(sys, dest, rest); err != nil {
 			return fail(err)
 		}
 	}
@@ -321,17 +320,48 @@ func mountCgroups(sys Syscalls, dest string, flags uintptr, cgroupNS bool) error
 // mount shows the namespace's root, the container's own cgroup. Without
 // one it would show the host's whole tree, and the container would read
 // the root's limits as its own: so, as runc does, the container's own
-// cgroup directory is bind-mounted there instead.
+// cgroup directory is bind-mounted there instead. So it is too when the
+// kernel refuses the new mount (EPERM: a cgroup namespace owned by the
+// host's user namespace, seen from a container's).
 func mountHierarchy(sys Syscalls, h Hierarchy, d string, flags uintptr, cgroupNS bool) error {
 	rel, within := strings.CutPrefix(h.Path, strings.TrimSuffix(h.Root, "/"))
-	if cgroupNS || h.Path == "" || h.Mountpoint == "" || !within {
-		return sys.Mount(h.Type, d, h.Type, flags, h.Options)
+	bindable := h.Path != "" && h.Mountpoint != "" && within
+	if cgroupNS || !bindable {
+		err := sys.Mount(h.Type, d, h.Type, flags, h.Options)
+		if !bindable || !errors.Is(err, unix.EPERM) {
+			return err
+		}
 	}
 	src := filepath.Join(h.Mountpoint, rel)
 	if err := sys.Mount(src, d, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	return sys.Mount("", d, "", flags|unix.MS_BIND|unix.MS_REMOUNT, "")
+	return remountBind(sys, d, flags)
+}
+
+// remountBind applies flags to the bind mount at dest. A mount that came
+// from a more privileged mount namespace (every host mount, seen from a
+// container's user namespace) has its ro, nosuid, nodev, noexec and atime
+// flags locked: a remount that drops one fails with EPERM (mount(2)), so
+// on EPERM it repeats the ones the mount has. It never drops them to make
+// a remount work, which would be the point of the lock.
+func remountBind(sys Syscalls, dest string, flags uintptr) error {
+	flags &^= unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT
+	err := sys.Mount("", dest, "", flags|unix.MS_BIND|unix.MS_REMOUNT, "")
+	if !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	locked, ferr := sys.MountFlags(dest)
+	if ferr != nil {
+		return fmt.Errorf("%w (reading its flags: %v)", err, ferr)
+	}
+	// An atime mode is one of three: the mount's own replaces the one
+	// asked for, rather than mixing two.
+	const atime = unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_STRICTATIME
+	if locked&atime != 0 {
+		flags &^= atime
+	}
+	return sys.Mount("", dest, "", locked|flags|unix.MS_BIND|unix.MS_REMOUNT, "")
 }
 
 // switchRoot makes rootfs the root. pivot_root(".", ".") stacks the old

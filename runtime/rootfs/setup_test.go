@@ -26,6 +26,10 @@ type fakeFS struct {
 	failOnce bool
 	pivotErr error
 	hs       []Hierarchy
+	// chowns are Lchown's paths, kept apart from calls.
+	chowns []string
+	// locked are the flags MountFlags reports; MS_NOSUID if 0.
+	locked uintptr
 }
 
 func newFake() *fakeFS {
@@ -94,11 +98,19 @@ func (f *fakeFS) Lstat(p string) (os.FileInfo, error) {
 	}
 	return os.Lstat(p)
 }
-func (f *fakeFS) Readlink(p string) (string, error)       { return os.Readlink(p) }
-func (f *fakeFS) Symlink(o, n string) error               { return f.rec("symlink %s %s", o, n) }
-func (f *fakeFS) Lchown(p string, uid, gid int) error     { return nil }
-func (f *fakeFS) Chmod(p string, mode os.FileMode) error  { return f.rec("chmod %s %o", p, mode) }
-func (f *fakeFS) MountFlags(string) (uintptr, error)      { return unix.MS_NOSUID, nil }
+func (f *fakeFS) Readlink(p string) (string, error) { return os.Readlink(p) }
+func (f *fakeFS) Symlink(o, n string) error         { return f.rec("symlink %s %s", o, n) }
+func (f *fakeFS) Lchown(p string, uid, gid int) error {
+	f.chowns = append(f.chowns, p)
+	return nil
+}
+func (f *fakeFS) Chmod(p string, mode os.FileMode) error { return f.rec("chmod %s %o", p, mode) }
+func (f *fakeFS) MountFlags(string) (uintptr, error) {
+	if f.locked != 0 {
+		return f.locked, nil
+	}
+	return unix.MS_NOSUID, nil
+}
 func (f *fakeFS) CgroupHierarchies() ([]Hierarchy, error) { return f.hs, nil }
 
 type fi struct{ dir bool }
@@ -568,4 +580,127 @@ func TestParseCgroupMountinfo(t *testing.T) {
 	if _, ok := parseCgroupMountinfo("22 1 8:1 / / rw - ext4 /dev/vda rw"); ok {
 		t.Error("ext4 taken for a cgroup")
 	}
+}
+
+func userNSSpec() *specs.Spec {
+	s := defaultSpec()
+	s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.UserNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace}}
+	s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, UID: ptrU32(5), GID: ptrU32(5)}}
+	return s
+}
+
+func ptrU32(v uint32) *uint32 { return &v }
+
+// TestUserNSDevicesBound: in a user namespace mknod of a device is
+// refused, so every device, default or the spec's, is the host's node
+// bound in, and never chowned: the node is the host's.
+func TestUserNSDevicesBound(t *testing.T) {
+	f := newFake()
+	root := t.TempDir()
+	if err := Setup(f, userNSSpec(), root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/fuse"} {
+		f.has(t, fmt.Sprintf("create %s%s", root, d))
+		f.has(t, fmt.Sprintf("mount %s %s%s  %#x ", d, root, d, unix.MS_BIND))
+	}
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "mknod") {
+			t.Errorf("mknod in a user namespace: %s", c)
+		}
+	}
+	if len(f.chowns) != 0 {
+		t.Errorf("host device nodes chowned: %v", f.chowns)
+	}
+	// Without a user namespace they are made, and owned as the spec says.
+	f = newFake()
+	spec := userNSSpec()
+	spec.Linux.Namespaces = spec.Linux.Namespaces[1:]
+	if err := Setup(f, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.has(t, fmt.Sprintf("mknod %s/dev/fuse 666 10:229", root))
+	if len(f.chowns) != 7 {
+		t.Errorf("chowns %v, want the 7 nodes made", f.chowns)
+	}
+}
+
+// TestMknodRefusedBindsWithoutChown: without CAP_MKNOD the host's node is
+// bound, and not chowned: that would change the host's /dev.
+func TestMknodRefusedBindsWithoutChown(t *testing.T) {
+	f := newFake()
+	f.failOn = "mknod"
+	f.failErr = unix.EPERM
+	root := t.TempDir()
+	if err := Setup(f, defaultSpec(), root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.has(t, fmt.Sprintf("mount /dev/null %s/dev/null  %#x ", root, unix.MS_BIND))
+	if len(f.chowns) != 0 {
+		t.Errorf("bound host nodes chowned: %v", f.chowns)
+	}
+}
+
+// TestUserNSSysfsBindKeepsLockedFlags: a user namespace whose network
+// namespace it does not own cannot mount sysfs; the host's is bound
+// read-only, and the remount repeats the flags the kernel locked on it,
+// its atime mode included (relatime here, not the spec's), or it would
+// fail with EPERM.
+func TestUserNSSysfsBindKeepsLockedFlags(t *testing.T) {
+	f := newFake()
+	f.failOn = "sysfs"
+	f.failErr = unix.EPERM
+	f.failOnce = true
+	f.locked = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME
+	root := t.TempDir()
+	spec := &specs.Spec{Root: &specs.Root{}, Mounts: []specs.Mount{
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro", "strictatime"}},
+	}}
+	// The first remount (without the mount's relatime) is refused too.
+	first := fmt.Sprintf("mount  %s/sys  %#x ", root, unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV|unix.MS_RDONLY|unix.MS_STRICTATIME|unix.MS_BIND|unix.MS_REMOUNT)
+	g := &lockedFS{fakeFS: f, refuse: first}
+	if err := Setup(g, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.has(t, fmt.Sprintf("mount /sys %s/sys  %#x ", root, unix.MS_BIND|unix.MS_REC))
+	// The host's mounts below /sys come along: read-only too.
+	b := f.has(t, fmt.Sprintf("rro %s/sys", root))
+	c := f.has(t, fmt.Sprintf("mount  %s/sys  %#x ", root, unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV|unix.MS_RDONLY|unix.MS_RELATIME|unix.MS_BIND|unix.MS_REMOUNT))
+	if a > b || b > c {
+		t.Errorf("sysfs fallback out of order:\n%s", strings.Join(f.calls, "\n"))
+	}
+}
+
+// lockedFS refuses one exact mount call with EPERM, as the kernel refuses
+// a remount that drops a locked flag.
+type lockedFS struct {
+	*fakeFS
+	refuse string
+}
+
+func (l *lockedFS) Mount(source, target, fstype string, flags uintptr, data string) error {
+	c := fmt.Sprintf("mount %s %s %s %#x %s", source, target, fstype, flags, data)
+	if c == l.refuse {
+		l.calls = append(l.calls, c+" (refused)")
+		return unix.EPERM
+	}
+	return l.fakeFS.Mount(source, target, fstype, flags, data)
+}
+
+// TestUserNSCgroupMountFallsBackToBind: a cgroup namespace the user
+// namespace does not own refuses a new cgroup mount; the container's own
+// cgroup directory is bound instead, as without a cgroup namespace.
+func TestUserNSCgroupMountFallsBackToBind(t *testing.T) {
+	f := newFake()
+	f.hs = []Hierarchy{{Name: "memory", Type: "cgroup", Options: "memory", Mountpoint: "/sys/fs/cgroup/memory", Root: "/", Path: "/raind/c1"}}
+	root := t.TempDir()
+	f.failOn = fmt.Sprintf("mount cgroup %s/sys/fs/cgroup/memory cgroup", root)
+	f.failErr = unix.EPERM
+	f.failOnce = true
+	spec := &specs.Spec{Root: &specs.Root{}, Mounts: []specs.Mount{{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid"}}},
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.UserNamespace}, {Type: specs.CgroupNamespace}}}}
+	if err := Setup(f, spec, root, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f.has(t, fmt.Sprintf("mount /sys/fs/cgroup/memory/raind/c1 %s/sys/fs/cgroup/memory  %#x ", root, unix.MS_BIND|unix.MS_REC))
 }
