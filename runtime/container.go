@@ -151,6 +151,12 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		}
 	}()
 
+	// Made before the init, in the host's user namespace; the init holds
+	// its own copies once spawned, so ours go either way.
+	trees, err := idMapMounts(spec, opts.Monitor)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+	}
 	c.init, err = spawn(ctx, spawnRequest{
 		self:  self,
 		stdio: opts.Stdio,
@@ -173,7 +179,11 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		// the container is being created.
 		agent:       c.agent.forProcess(specs.StateCreating, 0),
 		initialCPUs: spec.Process.affinity.Initial,
+		mountTrees:  trees,
 	})
+	if cerr := closeFiles(trees); cerr != nil && err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
 	}

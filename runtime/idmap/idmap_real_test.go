@@ -70,7 +70,7 @@ func TestCloneMapsOwners(t *testing.T) {
 		}
 	}
 	ns, err := UserNS([]specs.LinuxIDMapping{{ContainerID: 1000, HostID: 2000, Size: 10}},
-		[]specs.LinuxIDMapping{{ContainerID: 1000, HostID: 3000, Size: 10}})
+		[]specs.LinuxIDMapping{{ContainerID: 1000, HostID: 3000, Size: 10}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestCloneRecursive(t *testing.T) {
 		}
 	}
 	m := []specs.LinuxIDMapping{{ContainerID: 1000, HostID: 5000, Size: 1}}
-	ns, err := UserNS(m, m)
+	ns, err := UserNS(m, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestCloneUnsupportedFilesystem(t *testing.T) {
 	needRoot(t)
 	src := scratch(t, "ramfs")
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}
-	ns, err := UserNS(m, m)
+	ns, err := UserNS(m, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestUserNSMapsAndNoHolderLeft(t *testing.T) {
 	needRoot(t)
 	before := children(t)
 	ns, err := UserNS([]specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}},
-		[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 10}, {ContainerID: 10, HostID: 300000, Size: 5}})
+		[]specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 10}, {ContainerID: 10, HostID: 300000, Size: 5}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestUserNSMapsAndNoHolderLeft(t *testing.T) {
 	if err := syscall.Fstat(int(ns.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := UserNS(nil, []specs.LinuxIDMapping{{Size: 1}}); !errdefs.IsInvalidArgument(err) {
+	if _, err := UserNS(nil, []specs.LinuxIDMapping{{Size: 1}}, nil); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("no uid mappings: %v, want InvalidArgument", err)
 	}
 }
