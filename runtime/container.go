@@ -153,7 +153,7 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 
 	// Made before the init, in the host's user namespace; the init holds
 	// its own copies once spawned, so ours go either way.
-	trees, err := idMapMounts(spec, opts.Monitor)
+	trees, err := mountTrees(spec, opts.Monitor)
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
 	}

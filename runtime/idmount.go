@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -126,10 +127,15 @@ func isBindMount(typ string, options []string) bool {
 	return false
 }
 
-// idMapMounts makes the detached id-mapped trees of a spec's mounts, by
-// mount index. The caller closes them (closeFiles) once the init has its
-// copies. User namespaces of equal mappings are made once.
-func idMapMounts(v *specView, m Monitor) (_ map[int]*os.File, retErr error) {
+// mountTrees makes, by mount index, the detached trees the init attaches
+// instead of mounting: the id-mapped mounts; and, for a container in a
+// user namespace, every other bind of an absolute host path too. Its init
+// is a stranger to the host's files: it could not reach a source under a
+// directory closed to others (containerd's state, where CRI keeps a pod's
+// /dev/shm and /etc/hosts), which the creating side, the host's root, can.
+// The caller closes them (closeFiles) once the init has its copies. User
+// namespaces of equal mappings are made once.
+func mountTrees(v *specView, m Monitor) (_ map[int]*os.File, retErr error) {
 	trees := map[int]*os.File{}
 	namespaces := map[string]*os.File{}
 	defer func() {
@@ -140,16 +146,23 @@ func idMapMounts(v *specView, m Monitor) (_ map[int]*os.File, retErr error) {
 			closeFiles(trees)
 		}
 	}()
+	userNS := v.Linux != nil && hasNamespace(v.Linux.Namespaces, specs.UserNamespace)
 	for i, mnt := range v.Mounts {
-		if !mnt.idMapped() {
+		var tree *os.File
+		var err error
+		switch {
+		case mnt.idMapped():
+			var ns *os.File
+			ns, err = mountUserNS(v, mnt, namespaces, starter(m))
+			if err == nil {
+				_, mapAll := idMapOption(mnt.Options)
+				tree, err = idmapping.Clone(mnt.Source, isRecursiveBind(mnt.Options), mapAll, ns)
+			}
+		case userNS && isBindMount(mnt.Type, mnt.Options) && filepath.IsAbs(mnt.Source):
+			tree, err = idmapping.Detached(mnt.Source, isRecursiveBind(mnt.Options))
+		default:
 			continue
 		}
-		ns, err := mountUserNS(v, mnt, namespaces, starter(m))
-		if err != nil {
-			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, mnt.Destination, err)
-		}
-		_, mapAll := idMapOption(mnt.Options)
-		tree, err := idmapping.Clone(mnt.Source, isRecursiveBind(mnt.Options), mapAll, ns)
 		if err != nil {
 			return nil, fmt.Errorf("mounts[%d] (%s): %w", i, mnt.Destination, err)
 		}

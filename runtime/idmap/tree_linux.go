@@ -23,18 +23,11 @@ import (
 // (one without FS_ALLOW_IDMAP gives EINVAL) the error is
 // errdefs.ErrNotImplemented naming which.
 func Clone(source string, recursive, mapAll bool, userns *os.File) (*os.File, error) {
-	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
-	if recursive {
-		flags |= unix.AT_RECURSIVE
-	}
-	fd, err := unix.OpenTree(unix.AT_FDCWD, source, flags)
+	tree, err := Detached(source, recursive)
 	if err != nil {
-		if errors.Is(err, unix.ENOSYS) {
-			return nil, fmt.Errorf("id-mapped mount of %s: the kernel has no open_tree(2) (Linux 5.2): %w", source, errdefs.ErrNotImplemented)
-		}
-		return nil, fmt.Errorf("clone mount tree %s: %w", source, err)
+		return nil, err
 	}
-	tree := os.NewFile(uintptr(fd), source)
+	fd := int(tree.Fd())
 	setFlags := uint(unix.AT_EMPTY_PATH)
 	if recursive && mapAll {
 		setFlags |= unix.AT_RECURSIVE
@@ -45,6 +38,28 @@ func Clone(source string, recursive, mapAll bool, userns *os.File) (*os.File, er
 		return nil, setattrError(source, err)
 	}
 	return tree, nil
+}
+
+// Detached returns a detached copy of the mount tree at source, as a bind
+// (or with recursive an rbind) would take it, unmapped: for a process that
+// cannot reach source itself (a container's init in its user namespace,
+// under a host directory closed to others) to attach.
+func Detached(source string, recursive bool) (*os.File, error) {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, source, flags)
+	if err != nil {
+		if errors.Is(err, unix.ENOSYS) {
+			return nil, fmt.Errorf("detached mount of %s: the kernel has no open_tree(2) (Linux 5.2): %w", source, errdefs.ErrNotImplemented)
+		}
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("clone mount tree %s: %w: %w", source, err, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("clone mount tree %s: %w", source, err)
+	}
+	return os.NewFile(uintptr(fd), source), nil
 }
 
 // setattrError says why mount_setattr refused to idmap source.

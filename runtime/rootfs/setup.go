@@ -263,6 +263,26 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS
 }
 
 func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, fail func(error) error, tree int) error {
+	if tree >= 0 {
+		mover, ok := sys.(TreeMover)
+		if !ok {
+			return fail(fmt.Errorf("cannot attach a mount tree here: %w", errdefs.ErrNotImplemented))
+		}
+		// The source may be out of this process's reach: the tree says
+		// what it is.
+		dir, err := mover.TreeIsDir(tree)
+		if err != nil {
+			return fail(err)
+		}
+		dest, err := sys.PrepareTarget(rootfs, m.Destination, !dir)
+		if err != nil {
+			return fail(err)
+		}
+		if err := mover.MoveTree(tree, dest); err != nil {
+			return fail(fmt.Errorf("attach the mount made outside: %w", err))
+		}
+		return bindOptions(sys, dest, opts, fail)
+	}
 	fi, err := sys.Stat(m.Source)
 	if err != nil {
 		return fail(err)
@@ -271,17 +291,14 @@ func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, f
 	if err != nil {
 		return fail(err)
 	}
-	if tree >= 0 {
-		mover, ok := sys.(TreeMover)
-		if !ok {
-			return fail(fmt.Errorf("cannot attach a mount tree here: %w", errdefs.ErrNotImplemented))
-		}
-		if err := mover.MoveTree(tree, dest); err != nil {
-			return fail(fmt.Errorf("attach id-mapped mount: %w", err))
-		}
-	} else if err := sys.Mount(m.Source, dest, "", uintptr(unix.MS_BIND)|opts.Flags&unix.MS_REC, ""); err != nil {
+	if err := sys.Mount(m.Source, dest, "", uintptr(unix.MS_BIND)|opts.Flags&unix.MS_REC, ""); err != nil {
 		return fail(err)
 	}
+	return bindOptions(sys, dest, opts, fail)
+}
+
+// bindOptions applies to a bind on dest what its first call ignored.
+func bindOptions(sys Syscalls, dest string, opts ParsedOptions, fail func(error) error) error {
 	// A bind mount ignores every flag but MS_REC; the rest needs a remount.
 	if rest := opts.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
 		if err := remountBind(sys, dest, rest); err != nil {

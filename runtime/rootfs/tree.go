@@ -13,6 +13,17 @@ type TreeMover interface {
 	// MoveTree attaches the detached mount tree fd on target
 	// (move_mount(2)); CloseFD releases it.
 	MoveTree(fd int, target string) error
+	// TreeIsDir reports whether the tree's root is a directory (else a
+	// file is bound).
+	TreeIsDir(fd int) (bool, error)
+}
+
+func (linux) TreeIsDir(fd int) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("stat mount tree: %w", err)
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
 }
 
 // MoveTree attaches fd onto the inode target names now (see pin).

@@ -13,6 +13,7 @@ import (
 type treeFS struct{ *fakeFS }
 
 func (f treeFS) MoveTree(fd int, target string) error { return f.rec("move %d %s", fd, target) }
+func (f treeFS) TreeIsDir(fd int) (bool, error)       { return fd != 8, f.rec("fstat %d", fd) }
 
 // An id-mapped bind is its tree moved onto the destination, not a bind of
 // its source; its other options still apply; idmap never reaches mount(2);
@@ -23,10 +24,14 @@ func TestMountFDsMoved(t *testing.T) {
 	spec := &specs.Spec{Mounts: []specs.Mount{
 		{Destination: "/plain", Type: "bind", Source: "/host/data", Options: []string{"rbind"}},
 		{Destination: "/mapped", Type: "bind", Source: "/host/data", Options: []string{"rbind", "ro", "ridmap"}},
+		// A source this process cannot stat: the tree says it is a file.
+		{Destination: "/etc/hosts", Type: "bind", Source: "/closed/hosts", Options: []string{"bind"}},
 	}}
-	if err := Setup(f, spec, root, Options{MountFDs: map[int]int{1: 7}}); err != nil {
+	if err := Setup(f, spec, root, Options{MountFDs: map[int]int{1: 7, 2: 8}}); err != nil {
 		t.Fatal(err)
 	}
+	f.has(t, fmt.Sprintf("touch %s/etc/hosts", root))
+	f.has(t, fmt.Sprintf("move 8 %s/etc/hosts", root))
 	f.has(t, fmt.Sprintf("mount /host/data %s/plain  %#x ", root, unix.MS_BIND|unix.MS_REC))
 	move := f.has(t, fmt.Sprintf("move 7 %s/mapped", root))
 	remount := f.has(t, fmt.Sprintf("mount  %s/mapped  %#x ", root, unix.MS_RDONLY|unix.MS_BIND|unix.MS_REMOUNT))
