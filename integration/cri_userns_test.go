@@ -22,20 +22,7 @@ const criUsernsHost = 5 * 65536
 // container's processes are criUsernsHost on the host.
 func TestCRIUsernsPod(t *testing.T) {
 	setupCRI(t)
-	// The container's root must pass through containerd's root to its
-	// rootfs, as through /run/containerd (0711); the private containerd's
-	// temporary directory is 0700. (Bind sources under containerd's
-	// closed directories, such as the pod's /dev/shm, the init does not
-	// need to reach: raind attaches them from outside.)
-	ctrdDir := filepath.Dir(testEnv.socket)
-	fi, err := os.Stat(ctrdDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(ctrdDir, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chmod(ctrdDir, fi.Mode().Perm()) })
+	containerdDirReachable(t)
 	idMap := []obj{{"host_id": criUsernsHost, "container_id": 0, "length": 65536}}
 	userns := obj{"security_context": obj{"namespace_options": obj{"userns_options": obj{"mode": 0, "uids": idMap, "gids": idMap}}}}
 	pod, podCfg := runPod(t, newID("pod"), userns)
@@ -73,4 +60,23 @@ func TestCRIUsernsPod(t *testing.T) {
 	if st.Uid != criUsernsHost || st.Gid != criUsernsHost {
 		t.Errorf("a file root made in the pod is %d:%d on the host, want %d", st.Uid, st.Gid, criUsernsHost)
 	}
+}
+
+// containerdDirReachable opens the private containerd's directory to
+// others (0711) for the test: a user-namespaced container's root must pass
+// through containerd's state to its rootfs, as through /run/containerd
+// (0711) on a real host, and the test's temporary directory is 0700. (Bind
+// sources under containerd's closed directories, such as a pod's
+// /dev/shm, its init need not reach: raind attaches them from outside.)
+func containerdDirReachable(t *testing.T) {
+	t.Helper()
+	dir := filepath.Dir(testEnv.socket)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, fi.Mode().Perm()) })
 }
