@@ -181,11 +181,18 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		initialCPUs: spec.Process.affinity.Initial,
 		mountTrees:  trees,
 	})
-	if cerr := closeFiles(trees); cerr != nil && err == nil {
-		err = cerr
+	if cerr := closeFiles(trees); cerr != nil {
+		// Only a bookkeeping failure: the init holds its own copies.
+		log.G(ctx).WithError(cerr).Warn("close mount trees")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+	}
+	if c.userNS && containsNS(spec.Linux.Namespaces, specs.CgroupNamespace) {
+		if err := delegateCgroup(c.cgroup, c.init.pid); err != nil {
+			c.init.Close()
+			return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+		}
 	}
 	if err := c.moveNetDevices(spec.Linux.NetDevices); err != nil {
 		c.init.Close()
