@@ -2,14 +2,47 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 )
+
+// TestShimInfoIDMap: -info says id-mapped mounts are there, with their
+// options, and the user namespace they come with: what containerd's CRI
+// looks for before it runs a pod with hostUsers: false on a handler.
+func TestShimInfoIDMap(t *testing.T) {
+	cmd := exec.Command(shimBinary(), "-info")
+	cmd.Stdin = strings.NewReader("")
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("-info: %v", err)
+	}
+	var info types.RuntimeInfo
+	if err := proto.Unmarshal(raw, &info); err != nil {
+		t.Fatal(err)
+	}
+	v, err := typeurl.UnmarshalAny(info.Features)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := v.(*features.Features)
+	if m := f.Linux.MountExtensions; m == nil || m.IDMap == nil || m.IDMap.Enabled == nil || !*m.IDMap.Enabled {
+		t.Errorf("mount extensions %+v: want idmap enabled", m)
+	}
+	if !slices.Contains(f.MountOptions, "idmap") || !slices.Contains(f.MountOptions, "ridmap") || !slices.Contains(f.Linux.Namespaces, "user") {
+		t.Errorf("mount options %v, namespaces %v: want idmap, ridmap and user", f.MountOptions, f.Linux.Namespaces)
+	}
+}
 
 // hostOwnedDir is a directory holding file f, both owned by uid:gid on the
 // host, reachable by strangers.

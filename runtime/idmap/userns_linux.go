@@ -56,12 +56,14 @@ func UserNS(uid, gid []specs.LinuxIDMapping, start Starter) (_ *os.File, retErr 
 	pid := cmd.Process.Pid
 	defer func() {
 		// A traced child stopped at its execve dies of SIGKILL alone. Its
-		// exit status is ours to ignore: it was killed.
+		// exit status is ours to ignore: it was killed. ECHILD: a
+		// subreaper's own loop (a shim's, where no Starter routes exits
+		// to us) reaped it first; it is gone all the same.
 		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			retErr = errors.Join(retErr, fmt.Errorf("kill id-map holder %d: %w", pid, err))
 		}
 		var exit *exec.ExitError
-		if err := wait(); err != nil && !errors.As(err, &exit) {
+		if err := wait(); err != nil && !errors.As(err, &exit) && !errors.Is(err, syscall.ECHILD) {
 			retErr = errors.Join(retErr, fmt.Errorf("reap id-map holder %d: %w", pid, err))
 		}
 	}()
