@@ -287,7 +287,7 @@ func TestSecurityLabelsWithoutLSM(t *testing.T) {
 		"selinux":  {func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:container_t:s0" }, "selinux is disabled"},
 		"idmap": {func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/m", Type: "bind", Source: "/tmp", Options: []string{"rbind"}, UIDMappings: []specs.LinuxIDMapping{{Size: 1}}})
-		}, "idmap"}, // containerd reads raind's features and refuses first
+		}, "uidMappings and gidMappings go together"}, // an id-mapped mount needs both (runtime-spec)
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t, time.Minute)

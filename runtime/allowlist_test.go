@@ -51,8 +51,8 @@ var fieldList = map[string]fieldState{
 	"Mount.Type":        implemented,
 	"Mount.Source":      implemented,
 	"Mount.Options":     implemented,
-	"Mount.UIDMappings": refused, // id-mapped mounts need user namespaces
-	"Mount.GIDMappings": refused,
+	"Mount.UIDMappings": implemented, // idmount.go, runtime/idmap
+	"Mount.GIDMappings": implemented,
 
 	"Process.Terminal":        implemented,
 	"Process.ConsoleSize":     implemented,
@@ -228,8 +228,6 @@ var refusals = map[string]struct {
 	"Spec.VM":             {"vm", func(s *specs.Spec) { s.VM = &specs.VM{} }},
 	"Spec.ZOS":            {"zos", func(s *specs.Spec) { s.ZOS = &specs.ZOS{} }},
 	"Spec.FreeBSD":        {"freebsd", func(s *specs.Spec) { s.FreeBSD = &specs.FreeBSD{} }},
-	"Mount.UIDMappings":   {"mounts[1].uidMappings", func(s *specs.Spec) { s.Mounts[1].UIDMappings = []specs.LinuxIDMapping{{Size: 1}} }},
-	"Mount.GIDMappings":   {"mounts[1].gidMappings", func(s *specs.Spec) { s.Mounts[1].GIDMappings = []specs.LinuxIDMapping{{Size: 1}} }},
 	"Process.CommandLine": {"process.commandLine", func(s *specs.Spec) { s.Process.CommandLine = "cmd /c dir" }},
 	"User.Username":       {"process.user.username", func(s *specs.Spec) { s.Process.User.Username = "Administrator" }},
 	"Linux.IntelRdt":      {"linux.intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{} }},

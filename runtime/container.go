@@ -155,6 +155,12 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 	if a, ok := c.cgroup.(cgroupAttacher); ok {
 		attach = a.Attach
 	}
+	// Made before the init, in the host's user namespace; the init holds
+	// its own copies once spawned, so ours go either way.
+	trees, err := mountTrees(spec, opts.Monitor)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+	}
 	c.init, err = spawn(ctx, spawnRequest{
 		self:   self,
 		stdio:  opts.Stdio,
@@ -178,9 +184,20 @@ func Create(ctx context.Context, opts CreateOpts) (_ *Container, retErr error) {
 		// the container is being created.
 		agent:       c.agent.forProcess(specs.StateCreating, 0),
 		initialCPUs: spec.Process.affinity.Initial,
+		mountTrees:  trees,
 	})
+	if cerr := closeFiles(trees); cerr != nil {
+		// Only a bookkeeping failure: the init holds its own copies.
+		log.G(ctx).WithError(cerr).Warn("close mount trees")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+	}
+	if c.userNS && containsNS(spec.Linux.Namespaces, specs.CgroupNamespace) {
+		if err := delegateCgroup(c.cgroup, c.init.pid); err != nil {
+			c.init.Close()
+			return nil, fmt.Errorf("create container %s: %w", opts.ID, err)
+		}
 	}
 	if err := c.moveNetDevices(spec.Linux.NetDevices); err != nil {
 		c.init.Close()

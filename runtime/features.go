@@ -24,7 +24,7 @@ func Features() *features.Features {
 			"atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
 			"strictatime", "nostrictatime", "bind", "rbind", "rro",
 			"private", "rprivate", "shared", "rshared", "slave", "rslave",
-			"unbindable", "runbindable",
+			"unbindable", "runbindable", "idmap", "ridmap",
 		},
 		Linux: &features.Linux{
 			Namespaces: []string{
@@ -38,7 +38,7 @@ func Features() *features.Features {
 			Selinux:         &features.Selinux{Enabled: &yes},
 			IntelRdt:        &features.IntelRdt{Enabled: &no},
 			MemoryPolicy:    &features.MemoryPolicy{Modes: procattr.MemoryPolicyModes(), Flags: procattr.MemoryPolicyFlags()},
-			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &yes}},
 			NetDevices:      &features.NetDevices{Enabled: &yes},
 		},
 	}

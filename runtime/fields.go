@@ -28,10 +28,13 @@ type specFieldsView struct {
 }
 
 type mountView struct {
-	Destination string            `json:"destination"`
-	Type        string            `json:"type"`
-	UIDMappings []json.RawMessage `json:"uidMappings"`
-	GIDMappings []json.RawMessage `json:"gidMappings"`
+	Destination string   `json:"destination"`
+	Type        string   `json:"type"`
+	Source      string   `json:"source"`
+	Options     []string `json:"options"`
+	// UIDMappings and GIDMappings make an id-mapped mount (idmount.go).
+	UIDMappings []specs.LinuxIDMapping `json:"uidMappings"`
+	GIDMappings []specs.LinuxIDMapping `json:"gidMappings"`
 }
 
 type processFieldsView struct {
@@ -61,15 +64,8 @@ func (v *specView) checkFields() error {
 			return fmt.Errorf("%s: a section for another platform; raind runs Linux containers: %w", p.name, errdefs.ErrInvalidArgument)
 		}
 	}
-	for i, m := range v.Mounts {
-		// Id-mapped mounts (runtime-spec 1.2) map through a user
-		// namespace, which raind does not create yet.
-		if len(m.UIDMappings) > 0 {
-			return fmt.Errorf("mounts[%d].uidMappings (%s): id-mapped mounts: %w", i, m.Destination, errdefs.ErrNotImplemented)
-		}
-		if len(m.GIDMappings) > 0 {
-			return fmt.Errorf("mounts[%d].gidMappings (%s): id-mapped mounts: %w", i, m.Destination, errdefs.ErrNotImplemented)
-		}
+	if err := v.checkIDMapMounts(); err != nil {
+		return err
 	}
 	l := v.Linux
 	if l == nil {

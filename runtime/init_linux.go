@@ -269,7 +269,8 @@ func prepare(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process
 func prepareContainer(s *initSync, cfg *initConfig, spec *specs.Spec, proc *specs.Process) error {
 	h := spec.Hooks
 	opts := rootfs.Options{
-		NoPivot: cfg.NoPivot,
+		NoPivot:  cfg.NoPivot,
+		MountFDs: cfg.MountFDs,
 		// The mounts are there and the host's tree still is: the runtime's
 		// hooks may set up the container from outside (a network, a
 		// device), the createContainer hooks from inside its namespaces.

@@ -98,6 +98,9 @@ type initConfig struct {
 	Seccomp json.RawMessage `json:"seccomp,omitempty"`
 	// ContainerAttrs are the container's containerAttrs, for an exec.
 	ContainerAttrs json.RawMessage `json:"containerAttrs,omitempty"`
+	// MountFDs are the child's fds of the id-mapped mount trees made for
+	// it, by mount index (idmount.go).
+	MountFDs map[int]int `json:"mountFDs,omitempty"`
 }
 
 // readReport reads one line of the constructor: its kind ('P', 'U' or 'T')

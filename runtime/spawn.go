@@ -141,6 +141,9 @@ type spawnRequest struct {
 	agent *seccompAgent
 	// initialCPUs is process.execCPUAffinity.initial, if any.
 	initialCPUs *unix.CPUSet
+	// mountTrees are the detached id-mapped mounts the init attaches, by
+	// mount index (idmount.go); the caller keeps and closes them.
+	mountTrees map[int]*os.File
 }
 
 // spawn starts the child, learns its pid from the constructor, sends its
@@ -172,6 +175,7 @@ func spawn(ctx context.Context, req spawnRequest) (*Process, error) {
 		extra = append(extra, consoleChild)
 		req.config.ConsoleFD = consoleFD
 	}
+	extra = appendMountTrees(extra, req.mountTrees, req.config)
 	cmd := &exec.Cmd{
 		Path:       req.self,
 		Args:       []string{"raind-init"},

@@ -30,6 +30,9 @@ func All(ms []Mount, target string) (retErr error) {
 			return err
 		}
 		o, err := parseOptions(m.Options)
+		if err == nil {
+			err = o.idmap.check(m.Type, o.flags)
+		}
 		if err != nil {
 			return fmt.Errorf("mount type=%s source=%q: %w", m.Type, m.Source, err)
 		}
@@ -84,9 +87,28 @@ func mountOne(m Mount, o options, point string) (created bool, err error) {
 	}
 	remount := flags&unix.MS_REMOUNT != 0
 	bind := flags&unix.MS_BIND != 0
+	if o.idmap.mapped() && m.Type == "overlay" && !bind && !remount {
+		mapped, release, err := idMappedLowers(m, o, point)
+		if err != nil {
+			return false, err
+		}
+		defer func() {
+			if rerr := release(); rerr != nil && err == nil {
+				err = newError("release id-mapped layers of", m, point, rerr)
+			}
+		}()
+		o.data = mapped
+	}
 	data := strings.Join(o.data, ",")
 
 	switch pagesize := os.Getpagesize(); {
+	case o.idmap.mapped() && bind:
+		if remount {
+			return false, newError("mount", m, point, fmt.Errorf("an id-mapped remount: %w", errdefs.ErrNotImplemented))
+		}
+		if err := idMappedBind(m, o, point); err != nil {
+			return false, err
+		}
 	case len(data) < pagesize:
 		if err := unix.Mount(m.Source, point, m.Type, flags, data); err != nil {
 			return false, newError("mount", m, point, err)

@@ -22,6 +22,8 @@ type options struct {
 	// recursiveRO ("rro") makes the mount and every mount below it
 	// read-only with mount_setattr(2); MS_RDONLY reaches the top mount only.
 	recursiveRO bool
+	// idmap is uidmap= and gidmap= (idmapped_linux.go).
+	idmap idMapping
 }
 
 // perMountFlags are the flags a bind mount ignores on its first call and only
@@ -125,6 +127,12 @@ func propagationOption(o string) (uintptr, bool) {
 func parseOptions(opts []string) (options, error) {
 	var o options
 	for _, s := range opts {
+		if ok, err := parseIDMapOption(s, &o.idmap); ok {
+			if err != nil {
+				return options{}, err
+			}
+			continue
+		}
 		if err := refusedOption(s); err != nil {
 			return options{}, err
 		}
@@ -153,8 +161,6 @@ func refusedOption(o string) error {
 	switch {
 	case o == "loop":
 		why = "needs a loop device set up"
-	case strings.HasPrefix(o, "uidmap="), strings.HasPrefix(o, "gidmap="):
-		why = "needs an id-mapped mount"
 	case strings.HasPrefix(o, "X-containerd."):
 		why = "is for containerd's mount manager"
 	default:

@@ -79,6 +79,11 @@ func ParseMountOptions(options []string) ParsedOptions {
 			p.RecursiveReadonly = true
 			continue
 		}
+		if o == "idmap" || o == "ridmap" {
+			// The mapping is made outside (Options.MountFDs); mount(2)
+			// must never see these.
+			continue
+		}
 		if f, ok := propagationFlags[o]; ok {
 			p.Propagation = append(p.Propagation, f)
 			continue

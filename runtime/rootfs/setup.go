@@ -24,6 +24,11 @@ type Options struct {
 	// AfterSwitch runs in the new root before it is made read-only: where
 	// runc sets up the console, which may need to create /dev/console.
 	AfterSwitch func() error
+	// MountFDs are detached mount trees (id-mapped binds made outside
+	// the container, see runtime/idmap) by index in spec.Mounts: such a
+	// mount is the tree moved onto its destination instead of a bind of
+	// its source. Setup closes them.
+	MountFDs map[int]int
 }
 
 // Setup prepares rootfs for spec and makes it the root of this mount
@@ -77,8 +82,13 @@ func Setup(sys Syscalls, spec *specs.Spec, rootfs string, opts Options) error {
 			userNS = userNS || ns.Type == specs.UserNamespace
 		}
 	}
-	for _, m := range spec.Mounts {
-		if err := mountOne(sys, rootfs, m, label, cgroupNS); err != nil {
+	defer closeTrees(sys, opts.MountFDs)
+	for i, m := range spec.Mounts {
+		tree, ok := opts.MountFDs[i]
+		if !ok {
+			tree = -1
+		}
+		if err := mountOne(sys, rootfs, m, label, cgroupNS, tree); err != nil {
 			return err
 		}
 		switch filepath.Clean(m.Destination) {
@@ -185,7 +195,7 @@ func inRoot(sys Syscalls, p string) string {
 	return r
 }
 
-func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS bool) error {
+func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS bool, tree int) error {
 	fail := func(err error) error {
 		return fmt.Errorf("mount %s (type %q, source %q): %w", m.Destination, m.Type, m.Source, err)
 	}
@@ -194,7 +204,10 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS
 	}
 	opts := ParseMountOptions(m.Options)
 	if isBind(m.Type, m.Options) {
-		return bindMount(sys, m, rootfs, opts, fail)
+		return bindMount(sys, m, rootfs, opts, fail, tree)
+	}
+	if tree >= 0 {
+		return fail(fmt.Errorf("a mount tree was made for a mount that is not a bind: %w", errdefs.ErrInvalidArgument))
 	}
 	dest, err := sys.PrepareTarget(rootfs, m.Destination, false)
 	if err != nil {
@@ -249,7 +262,27 @@ func mountOne(sys Syscalls, rootfs string, m specs.Mount, label string, cgroupNS
 	return nil
 }
 
-func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, fail func(error) error) error {
+func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, fail func(error) error, tree int) error {
+	if tree >= 0 {
+		mover, ok := sys.(TreeMover)
+		if !ok {
+			return fail(fmt.Errorf("cannot attach a mount tree here: %w", errdefs.ErrNotImplemented))
+		}
+		// The source may be out of this process's reach: the tree says
+		// what it is.
+		dir, err := mover.TreeIsDir(tree)
+		if err != nil {
+			return fail(err)
+		}
+		dest, err := sys.PrepareTarget(rootfs, m.Destination, !dir)
+		if err != nil {
+			return fail(err)
+		}
+		if err := mover.MoveTree(tree, dest); err != nil {
+			return fail(fmt.Errorf("attach the mount made outside: %w", err))
+		}
+		return bindOptions(sys, dest, opts, fail)
+	}
 	fi, err := sys.Stat(m.Source)
 	if err != nil {
 		return fail(err)
@@ -258,10 +291,14 @@ func bindMount(sys Syscalls, m specs.Mount, rootfs string, opts ParsedOptions, f
 	if err != nil {
 		return fail(err)
 	}
-	bind := uintptr(unix.MS_BIND) | opts.Flags&unix.MS_REC
-	if err := sys.Mount(m.Source, dest, "", bind, ""); err != nil {
+	if err := sys.Mount(m.Source, dest, "", uintptr(unix.MS_BIND)|opts.Flags&unix.MS_REC, ""); err != nil {
 		return fail(err)
 	}
+	return bindOptions(sys, dest, opts, fail)
+}
+
+// bindOptions applies to a bind on dest what its first call ignored.
+func bindOptions(sys Syscalls, dest string, opts ParsedOptions, fail func(error) error) error {
 	// A bind mount ignores every flag but MS_REC; the rest needs a remount.
 	if rest := opts.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
 		if err := remountBind(sys, dest, rest); err != nil {
