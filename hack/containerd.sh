@@ -50,6 +50,10 @@ resolve_dir() {
 
 write_config() {
   mkdir -p "$DIR/root" "$DIR/state"
+  # Searchable by others, as /run/containerd and /var/lib/containerd are
+  # on a real host: a user-namespaced container's root must pass through
+  # to its rootfs and bind sources.
+  chmod 0711 "$DIR"
   local shim_sockets="# socket path too long for socket_dir: shims use /run/containerd/s"
   if [ $((${#DIR} + 2)) -le $MAX_SOCKET_DIR ]; then
     # Shim sockets of this daemon only: nothing shared with a host

@@ -96,6 +96,9 @@ done < <(ldd "$BUSYBOX_DIR/bin/busybox" | awk '$2 == "=>" && $3 ~ /^\// { print 
 
 # Short: containerd's shim socket directory lives under it.
 WORK=$(mktemp -d /tmp/raind-ct.XXXXXX)
+# Searchable, as /run/containerd is on a real host: the UserNamespaces
+# tests' container root walks through it to its rootfs.
+chmod 0711 "$WORK"
 OUT=${CRITEST_OUT:-$WORK/out}
 mkdir -p "$OUT"
 REG_PID=
