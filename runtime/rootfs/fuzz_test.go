@@ -44,6 +44,8 @@ func FuzzSpecMount(f *testing.F) {
 	} {
 		f.Add(m[0], m[1], m[2], m[3])
 	}
+	// One root for every input: the fake creates nothing in it.
+	root := f.TempDir()
 	f.Fuzz(func(t *testing.T, typ, source, dest, list string) {
 		opts := strings.Split(list, "\x00")
 		p := ParseMountOptions(opts)
@@ -62,7 +64,6 @@ func FuzzSpecMount(f *testing.F) {
 			t.Fatalf("%q: unknown flags %#x", opts, p.Flags)
 		}
 
-		root := t.TempDir()
 		fs := confinedFS{fakeFS: newFake(), t: t, root: root}
 		fs.hs = []Hierarchy{{Name: "memory", Type: "cgroup", Options: "memory", Mountpoint: "/sys/fs/cgroup/memory", Root: "/", Path: "/c"}}
 		m := specs.Mount{Type: typ, Source: source, Destination: dest, Options: opts}
