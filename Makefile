@@ -5,8 +5,9 @@
 #   make fuzz         every fuzz target (func FuzzXxx: spec parsing, mount options, log URIs, each task
 #                     request, the ttrpc server, runtime options) for FUZZTIME each (default 60s), one after
 #                     the other; make fuzz-short, run by make test after unit, gives each FUZZ_SHORT_TIME
-#                     (6s; about two and a half minutes in all). hack/fuzz.sh says more. A failing input
-#                     lands in the package's testdata/fuzz/FuzzXxx/ and replays with every unit run.
+#                     (6s; 2m43s in all measured here, most of it building and replaying the cached
+#                     corpus). hack/fuzz.sh says more. A failing input lands in the package's
+#                     testdata/fuzz/FuzzXxx/ and replays with every unit run.
 #   make critest      cri-tools' CRI validation suite with raind (CRITEST_HANDLER="raind runc" compares; docs/critest.md)
 #   make unit | fuzz-short | integration | demo | lint | deps | clean
 PREFIX ?= /usr/local
