@@ -145,24 +145,26 @@ func hookState(cfg *initConfig, spec *specs.Spec, status specs.ContainerState) *
 }
 
 // decodeConfig decodes the spec the caller sent, whole: this process ends
-// in execve, so what encoding/json keeps of it goes too (see Config).
+// in execve, so what encoding/json keeps of it goes too (see Config). A
+// spec it cannot use is InvalidArgument, which the error message to the
+// runtime carries (Invalid).
 func decodeConfig(cfg *initConfig) (*specs.Spec, *specs.Process, error) {
 	if cfg.Exec {
 		var p specs.Process
 		if err := json.Unmarshal(cfg.Process, &p); err != nil {
-			return nil, nil, fmt.Errorf("process spec: %w", err)
+			return nil, nil, fmt.Errorf("process spec: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
 		if len(p.Args) == 0 {
-			return nil, nil, errors.New("process spec: no args")
+			return nil, nil, fmt.Errorf("process spec: no args: %w", errdefs.ErrInvalidArgument)
 		}
 		return nil, &p, nil
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(cfg.Spec, &s); err != nil {
-		return nil, nil, fmt.Errorf("runtime spec: %w", err)
+		return nil, nil, fmt.Errorf("runtime spec: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	if s.Process == nil || len(s.Process.Args) == 0 {
-		return nil, nil, errors.New("runtime spec: no process args")
+		return nil, nil, fmt.Errorf("runtime spec: no process args: %w", errdefs.ErrInvalidArgument)
 	}
 	return &s, s.Process, nil
 }

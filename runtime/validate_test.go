@@ -173,13 +173,55 @@ func TestParseConfigNeverPanics(t *testing.T) {
 	}
 }
 
-// FuzzParseConfig: no document makes ParseConfig panic.
+// FuzzParseConfig: no document makes ParseConfig or ParseProcess panic,
+// and every refusal is an errdefs kind, which containerd shows the client.
 func FuzzParseConfig(f *testing.F) {
-	f.Add([]byte(`{"process":{"args":["true"],"scheduler":{"policy":"SCHED_RR","priority":1},"execCPUAffinity":{"initial":"0-1,3"}},"root":{"path":"r"},"linux":{"namespaces":[{"type":"mount"},{"type":"network"}],"netDevices":{"eth1":{"name":"e%d"}},"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"},"personality":{"domain":"LINUX32"}},"mounts":[{"destination":"/d","uidMappings":[]}]}`))
+	for _, doc := range []string{
+		`{"process":{"args":["true"],"scheduler":{"policy":"SCHED_RR","priority":1},"execCPUAffinity":{"initial":"0-1,3"}},"root":{"path":"r"},"linux":{"namespaces":[{"type":"mount"},{"type":"network"}],"netDevices":{"eth1":{"name":"e%d"}},"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"},"personality":{"domain":"LINUX32"}},"mounts":[{"destination":"/d","uidMappings":[]}]}`,
+		`{"process":{"args":["sh"],"ioPriority":{"class":"IOPRIO_CLASS_RT","priority":9},"selinuxLabel":"x"},"root":{"path":"r"},"linux":{}}`,
+		`{"process":{"args":["sh"],"user":{"username":"u"},"commandLine":"c"},"root":{"path":"r"},"linux":{},"windows":{}}`,
+		`{"process":{"args":["sh"]},"root":{"path":"r"},"linux":{"uidMappings":[{}],"timeOffsets":{"boottime":{}},"intelRdt":{}},"hooks":{"prestart":[{"path":"x","timeout":0}]}}`,
+		`{"process":{"args":["sh"],"execCPUAffinity":{"initial":"4294967295","final":"-"}},"root":{"path":"r"},"linux":{"personality":{"domain":"LINUX","flags":["x"]},"memoryPolicy":{"mode":"MPOL_X"}}}`,
+		`{"process":{"args":[]},"root":null}`, `[]`, `null`, `{"process":{"args":["a"]},"root":{},"linux":{"netDevices":{"":{}}}}`,
+	} {
+		f.Add([]byte(doc))
+	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		_, _ = ParseConfig(doc)
-		_, _ = ParseProcess(doc)
+		if _, err := ParseConfig(doc); err != nil {
+			checkKind(t, "ParseConfig", err)
+		}
+		if _, err := ParseProcess(doc); err != nil {
+			checkKind(t, "ParseProcess", err)
+		}
 	})
+}
+
+// FuzzDecodeInitConfig: the init's own decoding of the spec the runtime
+// sends it never panics, and refuses with an errdefs kind.
+func FuzzDecodeInitConfig(f *testing.F) {
+	f.Add(false, []byte(`{"process":{"args":["true"],"rlimits":[{"type":"RLIMIT_NOFILE","hard":1}]},"root":{"path":"r"},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}}`))
+	f.Add(true, []byte(`{"args":["sh"],"env":["A=b"],"capabilities":{"bounding":["CAP_CHOWN"]}}`))
+	f.Add(true, []byte(`{"args":[]}`))
+	f.Add(false, []byte(`{"process":null}`))
+	f.Fuzz(func(t *testing.T, exec bool, doc []byte) {
+		cfg := &initConfig{Exec: exec, Spec: doc, Process: doc}
+		spec, proc, err := decodeConfig(cfg)
+		if err != nil {
+			checkKind(t, "decodeConfig", err)
+			return
+		}
+		if proc == nil || len(proc.Args) == 0 || (!exec && spec == nil) {
+			t.Fatalf("decodeConfig(%q) accepted %v %v", doc, spec, proc)
+		}
+	})
+}
+
+// checkKind fails t unless err carries an errdefs kind.
+func checkKind(t *testing.T, what string, err error) {
+	t.Helper()
+	if errors.Is(errdefs.Resolve(err), errdefs.ErrUnknown) {
+		t.Fatalf("%s: %v (%T): not an errdefs kind", what, err, err)
+	}
 }
 
 // Hooks are run, not refused; a hook the runtime-spec forbids is refused

@@ -153,22 +153,32 @@ func (m manager) start(ctx context.Context, params *bootstrap.BootstrapParams) (
 // (shim_cgroup), as containerd's runc shim does: containerd passes the
 // task's options to start as a bootstrap extension.
 func joinShimCgroup(params *bootstrap.BootstrapParams, pid int) error {
+	group, err := shimCgroup(params)
+	if err != nil || group == "" {
+		return err
+	}
+	cg, err := cgroups.Load(group)
+	if err != nil {
+		return fmt.Errorf("shim cgroup %s: %w", group, err)
+	}
+	if err := cg.Add(pid); err != nil {
+		return fmt.Errorf("join shim cgroup %s: %w", group, err)
+	}
+	return nil
+}
+
+// shimCgroup is the shim_cgroup of the runc options among the bootstrap
+// extensions, "" if none names one.
+func shimCgroup(params *bootstrap.BootstrapParams) (string, error) {
 	var opts runcoptions.Options
 	found, err := params.FindExtension(&opts)
 	if err != nil {
-		return fmt.Errorf("runtime options: %v: %w", err, errdefs.ErrInvalidArgument)
+		return "", fmt.Errorf("runtime options: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	if !found || opts.ShimCgroup == "" {
-		return nil
+	if !found {
+		return "", nil
 	}
-	cg, err := cgroups.Load(opts.ShimCgroup)
-	if err != nil {
-		return fmt.Errorf("shim cgroup %s: %w", opts.ShimCgroup, err)
-	}
-	if err := cg.Add(pid); err != nil {
-		return fmt.Errorf("join shim cgroup %s: %w", opts.ShimCgroup, err)
-	}
-	return nil
+	return opts.ShimCgroup, nil
 }
 
 // stop cleans up after a shim that is gone: it kills what is left in the

@@ -16,6 +16,7 @@ import (
 
 	bootstrap "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
@@ -100,14 +101,11 @@ func run(name string, o options) error {
 		if err != nil {
 			return fmt.Errorf("read bootstrap parameters: %w", err)
 		}
-		var params bootstrap.BootstrapParams
-		if err := proto.Unmarshal(input, &params); err != nil {
-			return fmt.Errorf("bootstrap parameters: %w", err)
+		params, err := decodeBootstrap(input, o)
+		if err != nil {
+			return err
 		}
-		if params.InstanceID != o.id || params.Namespace != o.namespace {
-			return fmt.Errorf("bootstrap parameters (%s/%s) do not match the command line (%s/%s)", params.Namespace, params.InstanceID, o.namespace, o.id)
-		}
-		result, err := m.start(ctx, &params)
+		result, err := m.start(ctx, params)
 		if err != nil {
 			return err
 		}
@@ -119,6 +117,20 @@ func run(name string, o options) error {
 		return serveDaemon(ctx, o)
 	}
 	return fmt.Errorf("unknown action %q", o.action)
+}
+
+// decodeBootstrap decodes the start action's bootstrap parameters, which
+// must name the container of the command line.
+func decodeBootstrap(input []byte, o options) (*bootstrap.BootstrapParams, error) {
+	var params bootstrap.BootstrapParams
+	if err := proto.Unmarshal(input, &params); err != nil {
+		return nil, fmt.Errorf("bootstrap parameters: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if params.InstanceID != o.id || params.Namespace != o.namespace {
+		return nil, fmt.Errorf("bootstrap parameters (%s/%s) do not match the command line (%s/%s): %w",
+			params.Namespace, params.InstanceID, o.namespace, o.id, errdefs.ErrInvalidArgument)
+	}
+	return &params, nil
 }
 
 // idleCollectDelay is how long the daemon waits after its last request or
