@@ -1,0 +1,314 @@
+package integration
+
+// The known escapes from runc's history, each attempted against raind:
+// a container (or a racing one beside it) does what the exploit did, and
+// the test checks that it gets nowhere and that the host is untouched.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+)
+
+// attackRootfs is a private busybox rootfs with /cve_attack, a static
+// build of testdata/cve_attack.c.
+func attackRootfs(t *testing.T) string {
+	t.Helper()
+	rootfs := copyRootfs(t)
+	src, err := filepath.Abs("testdata/cve_attack.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gcc", "-static", "-O2", "-Wall", "-o", filepath.Join(rootfs, "cve_attack"), src).CombinedOutput(); err != nil {
+		t.Fatalf("build the attacker: %v: %s", err, out)
+	}
+	return rootfs
+}
+
+// lockedBuffer is an output a test reads while the shim writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// hostBinaries hashes the shim and the init as the test installed them:
+// what a CVE-2019-5736 overwrite would change.
+func hostBinaries(t *testing.T) map[string][sha256.Size]byte {
+	t.Helper()
+	sums := map[string][sha256.Size]byte{}
+	for _, p := range []string{testEnv.shim(), filepath.Join(filepath.Dir(testEnv.shim()), "raind-init")} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[p] = sha256.Sum256(b)
+	}
+	return sums
+}
+
+func checkHostBinaries(t *testing.T, before map[string][sha256.Size]byte) {
+	t.Helper()
+	for p, sum := range hostBinaries(t) {
+		if sum != before[p] {
+			t.Errorf("%s changed during the attack", p)
+		}
+	}
+}
+
+// runAttacker starts rootfs's /cve_attack with args as the container's
+// process and returns its task and output; the task is deleted when the
+// test ends.
+func runAttacker(t *testing.T, ctx context.Context, rootfs string, opts []oci.SpecOpts, args ...string) (containerd.Task, <-chan containerd.ExitStatus, *lockedBuffer) {
+	t.Helper()
+	c := newClient(t)
+	all := append([]oci.SpecOpts{oci.WithRootFSPath(rootfs), oci.WithProcessArgs(append([]string{"/cve_attack"}, args...)...)}, opts...)
+	ctr, err := c.NewContainer(ctx, newID("cve"), containerd.WithNewSpec(all...), containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctr.Delete(context.WithoutCancel(ctx)) })
+	out := &lockedBuffer{}
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	if err != nil {
+		t.Fatalf("new task: %v", err)
+	}
+	t.Cleanup(func() { _, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill) })
+	ch, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	return task, ch, out
+}
+
+// execQuiet runs args in task and returns its exit code (-1 if it did not
+// start), leaving its output out.
+func execQuiet(t *testing.T, ctx context.Context, task containerd.Task, args ...string) int {
+	t.Helper()
+	spec, err := task.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pspec := *spec.Process
+	pspec.Args = args
+	p, err := task.Exec(ctx, newID("x"), &pspec, cio.NewCreator(cio.WithStreams(nil, io.Discard, io.Discard)))
+	if err != nil {
+		return -1
+	}
+	defer func() { _, _ = p.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill) }()
+	ch, err := p.Wait(ctx)
+	if err != nil {
+		return -1
+	}
+	if err := p.Start(ctx); err != nil {
+		return -1
+	}
+	code, _, _ := (<-ch).Result()
+	return int(code)
+}
+
+// TestCVE20195736 is the /proc/self/exe overwrite. A process in the
+// container gets hold of the runtime's own binary through /proc/<pid>/exe
+// of a process running it, and reopens it for writing once that process
+// has gone and the binary is no longer busy (ETXTBSY); what it would write
+// runs as root on the host at the next container start. Two ways in:
+//
+//   - a plain container whose exec'd program is a link to /proc/self/exe:
+//     raind's init execs it and so runs raind-init again, now as an
+//     ordinary, dumpable container process;
+//   - a privileged container (CAP_SYS_PTRACE) that catches raind's exec
+//     init itself while it enters the container: PR_SET_DUMPABLE 0 does not
+//     stop a process with CAP_SYS_PTRACE over the host's user namespace.
+//
+// The attacker only opens for writing; the test wants that refused even
+// when the binary is idle (not ETXTBSY, which lasts only while it runs),
+// and the host's shim and init unchanged.
+func TestCVE20195736(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []oci.SpecOpts
+		victim []string
+	}{
+		{"self-exe-link", nil, []string{"/bin/evil"}},
+		{"privileged-ptrace", []oci.SpecOpts{oci.WithPrivileged}, []string{"true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := hostBinaries(t)
+			rootfs := attackRootfs(t)
+			if err := os.Symlink("/proc/self/exe", filepath.Join(rootfs, "bin", "evil")); err != nil {
+				t.Fatal(err)
+			}
+			ctx := testCtx(t, 2*time.Minute)
+			task, exited, out := runAttacker(t, ctx, rootfs, tc.opts, "exe", "30")
+			for i := 0; i < 60 && !strings.Contains(out.String(), "caught"); i++ {
+				execQuiet(t, ctx, task, tc.victim...)
+				time.Sleep(50 * time.Millisecond)
+			}
+			select {
+			case <-exited:
+			case <-time.After(45 * time.Second):
+				t.Fatalf("attacker still running; output %q", out.String())
+			}
+			got := out.String()
+			t.Logf("attacker: %q", got)
+			switch {
+			case !strings.Contains(got, "caught pid="):
+				t.Fatalf("the attacker never saw raind's binary in the container, so the test proves nothing: %q", got)
+			case strings.Contains(got, "write=ok"):
+				t.Errorf("the container opened raind's binary for writing (CVE-2019-5736)")
+			case strings.Contains(got, "write=errno:26"):
+				t.Errorf("raind's binary was refused only as busy (ETXTBSY): once idle it would be writable: %q", got)
+			case !strings.Contains(got, "write=errno:"):
+				t.Errorf("no write attempt reported: %q", got)
+			}
+			checkHostBinaries(t, before)
+		})
+	}
+}
+
+// hostOnlyNames are names in the host's / that the busybox rootfs lacks:
+// seeing one from inside means the container reached the host's tree.
+func hostOnlyNames(t *testing.T) []string {
+	t.Helper()
+	host, err := os.ReadDir("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range host {
+		if _, err := os.Lstat(filepath.Join(busyboxRootfs(t), e.Name())); os.IsNotExist(err) {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("no name in the host's / that the rootfs lacks")
+	}
+	return names
+}
+
+// escapeProbe lists the cwd, then climbs far above it and lists that: in
+// the container both are inside its root.
+const escapeProbe = `ls -a; echo ---; cd ../../../../../../../../../../../..; ls -a`
+
+func checkNoHostNames(t *testing.T, what string, r result, hostOnly []string) {
+	t.Helper()
+	for _, n := range hostOnly {
+		for _, l := range strings.Fields(r.stdout) {
+			if l == n {
+				t.Errorf("%s reached the host: %q is listed (CVE-2024-21626); output %q", what, n, r.stdout)
+				return
+			}
+		}
+	}
+}
+
+// TestCVE202421626 is the leaked directory fd as cwd: runc's init kept a
+// host directory (a cgroup) open, and process.cwd /proc/self/fd/N made
+// that the container's cwd, outside its root, from where ../.. walks the
+// host. Every fd number the init might hold is tried, for the init and
+// for exec: the process must either fail to start or stay in its root.
+func TestCVE202421626(t *testing.T) {
+	hostOnly := hostOnlyNames(t)
+	for fd := 3; fd <= 10; fd++ {
+		cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
+		t.Run(fmt.Sprintf("init-fd%d", fd), func(t *testing.T) {
+			r, started := runMaybe(t, []oci.SpecOpts{oci.WithProcessCwd(cwd)}, "sh", "-c", escapeProbe)
+			if started {
+				checkNoHostNames(t, "an init with cwd "+cwd, r, hostOnly)
+			}
+		})
+	}
+	ctx, _, task := runningContainer(t)
+	for fd := 3; fd <= 10; fd++ {
+		cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
+		t.Run(fmt.Sprintf("exec-fd%d", fd), func(t *testing.T) {
+			spec, err := task.Spec(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pspec := *spec.Process
+			pspec.Args = []string{"sh", "-c", escapeProbe}
+			pspec.Cwd = cwd
+			var out bytes.Buffer
+			p, err := task.Exec(ctx, newID("x"), &pspec, cio.NewCreator(cio.WithStreams(nil, &out, io.Discard)))
+			if err != nil {
+				return
+			}
+			defer func() { _, _ = p.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill) }()
+			ch, err := p.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Start(ctx); err != nil {
+				return
+			}
+			<-ch
+			if _, err := p.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkNoHostNames(t, "an exec with cwd "+cwd, result{stdout: out.String()}, hostOnly)
+		})
+	}
+}
+
+// runMaybe runs args in a busybox container with opts and reports whether
+// it started at all; a refusal is not a test failure.
+func runMaybe(t *testing.T, opts []oci.SpecOpts, args ...string) (result, bool) {
+	t.Helper()
+	ctx := testCtx(t, time.Minute)
+	c := newClient(t)
+	var stdout, stderr bytes.Buffer
+	all := append([]oci.SpecOpts{oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs(args...)}, opts...)
+	ctr, err := c.NewContainer(ctx, newID("cve"), containerd.WithNewSpec(all...), containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatalf("new container: %v", err)
+	}
+	defer func() { _ = ctr.Delete(context.WithoutCancel(ctx)) }()
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &stdout, &stderr)))
+	if err != nil {
+		t.Logf("refused at create: %v", err)
+		return result{}, false
+	}
+	defer func() { _, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill) }()
+	ch, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Logf("refused at start: %v", err)
+		return result{}, false
+	}
+	code, _, _ := (<-ch).Result()
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return result{stdout.String(), stderr.String(), int(code)}, true
+}
+
