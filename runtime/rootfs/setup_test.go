@@ -100,6 +100,7 @@ func (f *fakeFS) Lchown(p string, uid, gid int) error     { return nil }
 func (f *fakeFS) Chmod(p string, mode os.FileMode) error  { return f.rec("chmod %s %o", p, mode) }
 func (f *fakeFS) MountFlags(string) (uintptr, error)      { return unix.MS_NOSUID, nil }
 func (f *fakeFS) CgroupHierarchies() ([]Hierarchy, error) { return f.hs, nil }
+func (f *fakeFS) DevNull() (string, func(), error)        { return "/dev/null", func() {}, nil }
 
 type fi struct{ dir bool }
 
