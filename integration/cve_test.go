@@ -21,6 +21,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // attackRootfs is a private busybox rootfs with /cve_attack, a static
@@ -239,8 +240,8 @@ func TestCVE202421626(t *testing.T) {
 	for fd := 3; fd <= 10; fd++ {
 		cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
 		t.Run(fmt.Sprintf("init-fd%d", fd), func(t *testing.T) {
-			r, started := runMaybe(t, []oci.SpecOpts{oci.WithProcessCwd(cwd)}, "sh", "-c", escapeProbe)
-			if started {
+			r, err := runMaybe(t, []oci.SpecOpts{oci.WithProcessCwd(cwd)}, "sh", "-c", escapeProbe)
+			if err == nil {
 				checkNoHostNames(t, "an init with cwd "+cwd, r, hostOnly)
 			}
 		})
@@ -278,14 +279,20 @@ func TestCVE202421626(t *testing.T) {
 	}
 }
 
-// runMaybe runs args in a busybox container with opts and reports whether
-// it started at all; a refusal is not a test failure.
-func runMaybe(t *testing.T, opts []oci.SpecOpts, args ...string) (result, bool) {
+// runMaybe runs args in a busybox container with opts; a refusal to
+// create or start it is returned, not a test failure.
+func runMaybe(t *testing.T, opts []oci.SpecOpts, args ...string) (result, error) {
+	t.Helper()
+	return runMaybeIn(t, busyboxRootfs(t), opts, args...)
+}
+
+// runMaybeIn is runMaybe on rootfs.
+func runMaybeIn(t *testing.T, rootfs string, opts []oci.SpecOpts, args ...string) (result, error) {
 	t.Helper()
 	ctx := testCtx(t, time.Minute)
 	c := newClient(t)
 	var stdout, stderr bytes.Buffer
-	all := append([]oci.SpecOpts{oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs(args...)}, opts...)
+	all := append([]oci.SpecOpts{oci.WithRootFSPath(rootfs), oci.WithProcessArgs(args...)}, opts...)
 	ctr, err := c.NewContainer(ctx, newID("cve"), containerd.WithNewSpec(all...), containerd.WithRuntime(runtimeName, nil))
 	if err != nil {
 		t.Fatalf("new container: %v", err)
@@ -294,7 +301,7 @@ func runMaybe(t *testing.T, opts []oci.SpecOpts, args ...string) (result, bool) 
 	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &stdout, &stderr)))
 	if err != nil {
 		t.Logf("refused at create: %v", err)
-		return result{}, false
+		return result{}, err
 	}
 	defer func() { _, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill) }()
 	ch, err := task.Wait(ctx)
@@ -303,12 +310,52 @@ func runMaybe(t *testing.T, opts []oci.SpecOpts, args ...string) (result, bool) 
 	}
 	if err := task.Start(ctx); err != nil {
 		t.Logf("refused at start: %v", err)
-		return result{}, false
+		return result{}, err
 	}
 	code, _, _ := (<-ch).Result()
 	if _, err := task.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return result{stdout.String(), stderr.String(), int(code)}, true
+	return result{stdout.String(), stderr.String(), int(code)}, nil
 }
 
+
+// TestCVE202531133 is the masked path whose /dev/null is not the null
+// device. Masked files are covered by binding the container's /dev/null
+// over them; here the image supplies /dev (the spec mounts no tmpfs
+// there) and its /dev/null is a symlink to /proc/sys/kernel/core_pattern,
+// so a runtime that binds by path puts a host kernel file where the spec
+// wanted nothing. raind must refuse the container, or mask with the real
+// null device.
+func TestCVE202531133(t *testing.T) {
+	rootfs := copyRootfs(t)
+	if err := os.Symlink("/proc/sys/kernel/core_pattern", filepath.Join(rootfs, "dev", "null")); err != nil {
+		t.Fatal(err)
+	}
+	noDev := specEdit(func(s *specs.Spec) {
+		var keep []specs.Mount
+		for _, m := range s.Mounts {
+			if m.Destination != "/dev" {
+				keep = append(keep, m)
+			}
+		}
+		s.Mounts = keep
+		s.Linux.MaskedPaths = []string{"/proc/keys", "/proc/timer_list"}
+	})
+	r, err := runMaybeIn(t, rootfs, []oci.SpecOpts{noDev}, "stat", "-L", "-c", "%n %F %t:%T", "/proc/keys", "/proc/timer_list")
+	if err != nil {
+		if !strings.Contains(err.Error(), "/dev/null") {
+			t.Fatalf("refused, but not for its /dev/null: %v", err)
+		}
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 2 {
+		t.Fatalf("stat in the container: %+v", r)
+	}
+	for _, l := range lines {
+		if !strings.HasSuffix(l, " character special file 1:3") {
+			t.Errorf("masked path is not the null device (CVE-2025-31133): %q", l)
+		}
+	}
+}
