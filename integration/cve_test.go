@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,24 +36,6 @@ func attackRootfs(t *testing.T) string {
 		t.Fatalf("build the attacker: %v: %s", err, out)
 	}
 	return rootfs
-}
-
-// lockedBuffer is an output a test reads while the shim writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // hostBinaries hashes the shim and the init as the test installed them:
@@ -84,7 +65,7 @@ func checkHostBinaries(t *testing.T, before map[string][sha256.Size]byte) {
 // runAttacker starts rootfs's /cve_attack with args as the container's
 // process and returns its task and output; the task is deleted when the
 // test ends.
-func runAttacker(t *testing.T, ctx context.Context, rootfs string, opts []oci.SpecOpts, args ...string) (containerd.Task, <-chan containerd.ExitStatus, *lockedBuffer) {
+func runAttacker(t *testing.T, ctx context.Context, rootfs string, opts []oci.SpecOpts, args ...string) (containerd.Task, <-chan containerd.ExitStatus, *syncBuffer) {
 	t.Helper()
 	c := newClient(t)
 	all := append([]oci.SpecOpts{oci.WithRootFSPath(rootfs), oci.WithProcessArgs(append([]string{"/cve_attack"}, args...)...)}, opts...)
@@ -93,7 +74,7 @@ func runAttacker(t *testing.T, ctx context.Context, rootfs string, opts []oci.Sp
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ctr.Delete(context.WithoutCancel(ctx)) })
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, out, out)))
 	if err != nil {
 		t.Fatalf("new task: %v", err)
@@ -283,11 +264,11 @@ func TestCVE202421626(t *testing.T) {
 // create or start it is returned, not a test failure.
 func runMaybe(t *testing.T, opts []oci.SpecOpts, args ...string) (result, error) {
 	t.Helper()
-	return runMaybeIn(t, busyboxRootfs(t), opts, args...)
+	return runMaybeIn(t, busyboxRootfs(t), false, opts, args...)
 }
 
-// runMaybeIn is runMaybe on rootfs.
-func runMaybeIn(t *testing.T, rootfs string, opts []oci.SpecOpts, args ...string) (result, error) {
+// runMaybeIn is runMaybe on rootfs, on a terminal if tty is set.
+func runMaybeIn(t *testing.T, rootfs string, tty bool, opts []oci.SpecOpts, args ...string) (result, error) {
 	t.Helper()
 	ctx := testCtx(t, time.Minute)
 	c := newClient(t)
@@ -298,7 +279,11 @@ func runMaybeIn(t *testing.T, rootfs string, opts []oci.SpecOpts, args ...string
 		t.Fatalf("new container: %v", err)
 	}
 	defer func() { _ = ctr.Delete(context.WithoutCancel(ctx)) }()
-	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &stdout, &stderr)))
+	copts := []cio.Opt{cio.WithStreams(nil, &stdout, &stderr)}
+	if tty {
+		copts = []cio.Opt{cio.WithStreams(nil, &stdout, nil), cio.WithTerminal}
+	}
+	task, err := ctr.NewTask(ctx, cio.NewCreator(copts...))
 	if err != nil {
 		t.Logf("refused at create: %v", err)
 		return result{}, err
@@ -342,7 +327,7 @@ func TestCVE202531133(t *testing.T) {
 		s.Mounts = keep
 		s.Linux.MaskedPaths = []string{"/proc/keys", "/proc/timer_list"}
 	})
-	r, err := runMaybeIn(t, rootfs, []oci.SpecOpts{noDev}, "stat", "-L", "-c", "%n %F %t:%T", "/proc/keys", "/proc/timer_list")
+	r, err := runMaybeIn(t, rootfs, false, []oci.SpecOpts{noDev}, "stat", "-L", "-c", "%n %F %t:%T", "/proc/keys", "/proc/timer_list")
 	if err != nil {
 		if !strings.Contains(err.Error(), "/dev/null") {
 			t.Fatalf("refused, but not for its /dev/null: %v", err)
@@ -357,5 +342,133 @@ func TestCVE202531133(t *testing.T) {
 		if !strings.HasSuffix(l, " character special file 1:3") {
 			t.Errorf("masked path is not the null device (CVE-2025-31133): %q", l)
 		}
+	}
+}
+
+// TestCVE202552565 is the /dev/console bind. For a terminal the runtime
+// binds the pty slave onto /dev/console before masked and read-only paths
+// are applied; here the image supplies /dev (no /dev mount) and its
+// /dev/console is a symlink to /proc/sysrq-trigger, so a bind by path
+// lands on that host kernel file instead. raind must refuse, or leave
+// /proc/sysrq-trigger the procfs file it is.
+func TestCVE202552565(t *testing.T) {
+	rootfs := copyRootfs(t)
+	for name, target := range map[string]string{"console": "/proc/sysrq-trigger", "ptmx": "pts/ptmx"} {
+		if err := os.Symlink(target, filepath.Join(rootfs, "dev", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noDev := specEdit(func(s *specs.Spec) {
+		var keep []specs.Mount
+		for _, m := range s.Mounts {
+			if m.Destination != "/dev" {
+				keep = append(keep, m)
+			}
+		}
+		s.Mounts = keep
+	})
+	r, err := runMaybeIn(t, rootfs, true, []oci.SpecOpts{noDev, oci.WithTTY}, "stat", "-c", "%n %F", "/proc/sysrq-trigger")
+	if err != nil {
+		if !strings.Contains(err.Error(), "/dev/console") {
+			t.Fatalf("refused, but not for its /dev/console: %v", err)
+		}
+		return
+	}
+	if got := strings.TrimSpace(strings.ReplaceAll(r.stdout, "\r", "")); got != "/proc/sysrq-trigger regular empty file" {
+		t.Errorf("the console was bound over /proc/sysrq-trigger (CVE-2025-52565): %q", got)
+	}
+}
+
+// TestCVE202130465 is the mount-target symlink swap. Two containers share
+// a volume; the attacker's exchanges, as fast as it can, a directory "a"
+// with a symlink "b" to a host path; the victim mounts the volume and then
+// a tmpfs on /vol/a, a target inside it. A runtime that resolves the
+// target and mounts by path later follows the symlink when it wins the
+// race, and mounts where the attacker chose. Here the symlink aims at
+// <victim rootfs>/evidence, a host path that the victim itself shows at
+// /evidence: the tmpfs must never appear there, nor anywhere on the host.
+func TestCVE202130465(t *testing.T) {
+	const tag = "cve30465"
+	vol := t.TempDir()
+	victim := copyRootfs(t)
+	evidence := filepath.Join(victim, "evidence")
+	if err := os.Mkdir(evidence, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(vol, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(evidence, filepath.Join(vol, "b")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 3*time.Minute)
+	share := func(dest string) oci.SpecOpts {
+		return oci.WithMounts([]specs.Mount{{Destination: dest, Type: "bind", Source: vol, Options: []string{"rbind", "rw"}}})
+	}
+	_, _, out := runAttacker(t, ctx, attackRootfs(t), []oci.SpecOpts{share("/v")}, "swap", "/v", "120")
+	waitFor(t, "the attacker to start swapping", func() bool { return strings.Contains(out.String(), "swapping") })
+	target := oci.WithMounts([]specs.Mount{{Destination: "/vol/a", Type: "tmpfs", Source: tag, Options: []string{"nosuid", "nodev"}}})
+	started, refused := 0, 0
+	for i := 0; i < 50; i++ {
+		r, err := runMaybeIn(t, victim, false, []oci.SpecOpts{share("/vol"), target}, "cat", "/proc/self/mountinfo")
+		if err != nil {
+			refused++
+		} else {
+			started++
+			for _, l := range strings.Split(r.stdout, "\n") {
+				if f := strings.Fields(l); len(f) > 4 && f[4] == "/evidence" {
+					t.Fatalf("run %d: the victim's tmpfs landed on the symlink's target (CVE-2021-30465): %s", i, l)
+				}
+			}
+		}
+		host, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(host), " "+tag+" ") {
+			t.Fatalf("run %d: a %s tmpfs is mounted on the host", i, tag)
+		}
+	}
+	if strings.Contains(out.String(), "renameat2") {
+		t.Fatalf("the attacker stopped: %q", out.String())
+	}
+	t.Logf("50 victims: %d started, %d refused (a changed target is refused)", started, refused)
+}
+
+// TestCVE202552881 is procfs write redirection. The init writes the spec's
+// sysctls under /proc/sys inside the container, where the spec's own
+// mounts (a volume, a tmpfs) may cover part of /proc: here a tmpfs on
+// /proc/sys/net/ipv4. A runtime that writes by path writes the tmpfs (or,
+// with a bind of another procfs file there, that file) and the sysctl
+// silently never reaches the kernel. The value must be in the container's
+// network namespace, as read from the host, or the container refused.
+func TestCVE202552881(t *testing.T) {
+	const key, want = "net.ipv4.ip_unprivileged_port_start", "1234"
+	cover := specEdit(func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/sys/net/ipv4", Type: "tmpfs", Source: "cve52881", Options: []string{"nosuid"}})
+		s.Linux.Sysctl = map[string]string{key: want}
+	})
+	ctx := testCtx(t, time.Minute)
+	c := newClient(t)
+	ctr, err := c.NewContainer(ctx, newID("cve"), containerd.WithNewSpec(oci.WithRootFSPath(busyboxRootfs(t)), oci.WithProcessArgs("sleep", "1000"), cover),
+		containerd.WithRuntime(runtimeName, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctr.Delete(context.WithoutCancel(ctx)) })
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		if !strings.Contains(err.Error(), "sysctl") {
+			t.Fatalf("refused, but not for its sysctl: %v", err)
+		}
+		return
+	}
+	t.Cleanup(func() { _, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill) })
+	out, err := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", task.Pid()), "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start").CombinedOutput()
+	if err != nil {
+		t.Fatalf("read the sysctl in the container's network namespace: %v %s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Errorf("%s is %s in the container's network namespace, want %s: the write went to the tmpfs over /proc/sys/net/ipv4 (CVE-2025-52881)", key, got, want)
 	}
 }
