@@ -304,7 +304,6 @@ func runMaybeIn(t *testing.T, rootfs string, tty bool, opts []oci.SpecOpts, args
 	return result{stdout.String(), stderr.String(), int(code)}, nil
 }
 
-
 // TestCVE202531133 is the masked path whose /dev/null is not the null
 // device. Masked files are covered by binding the container's /dev/null
 // over them; here the image supplies /dev (the spec mounts no tmpfs
