@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // attackRootfs is a private busybox rootfs with /cve_attack, a static
@@ -347,15 +348,19 @@ func TestCVE202531133(t *testing.T) {
 // TestCVE202552565 is the /dev/console bind. For a terminal the runtime
 // binds the pty slave onto /dev/console before masked and read-only paths
 // are applied; here the image supplies /dev (no /dev mount) and its
-// /dev/console is a symlink to /proc/sysrq-trigger, so a bind by path
-// lands on that host kernel file instead. raind must refuse, or leave
-// /proc/sysrq-trigger the procfs file it is.
+// /dev/console is a symlink to /proc/sys/kernel/core_pattern, so a bind
+// by path lands on that host kernel file instead. raind must refuse, or
+// leave core_pattern the procfs file it is.
 func TestCVE202552565(t *testing.T) {
 	rootfs := copyRootfs(t)
-	for name, target := range map[string]string{"console": "/proc/sysrq-trigger", "ptmx": "pts/ptmx"} {
+	for name, target := range map[string]string{"console": "/proc/sys/kernel/core_pattern", "ptmx": "pts/ptmx"} {
 		if err := os.Symlink(target, filepath.Join(rootfs, "dev", name)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A real null device, for the masked paths.
+	if err := unix.Mknod(filepath.Join(rootfs, "dev", "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
 	}
 	noDev := specEdit(func(s *specs.Spec) {
 		var keep []specs.Mount
@@ -366,15 +371,15 @@ func TestCVE202552565(t *testing.T) {
 		}
 		s.Mounts = keep
 	})
-	r, err := runMaybeIn(t, rootfs, true, []oci.SpecOpts{noDev, oci.WithTTY}, "stat", "-c", "%n %F", "/proc/sysrq-trigger")
+	r, err := runMaybeIn(t, rootfs, true, []oci.SpecOpts{noDev, oci.WithTTY}, "stat", "-c", "%n %F", "/proc/sys/kernel/core_pattern")
 	if err != nil {
 		if !strings.Contains(err.Error(), "/dev/console") {
 			t.Fatalf("refused, but not for its /dev/console: %v", err)
 		}
 		return
 	}
-	if got := strings.TrimSpace(strings.ReplaceAll(r.stdout, "\r", "")); got != "/proc/sysrq-trigger regular empty file" {
-		t.Errorf("the console was bound over /proc/sysrq-trigger (CVE-2025-52565): %q", got)
+	if got := strings.TrimSpace(strings.ReplaceAll(r.stdout, "\r", "")); got != "/proc/sys/kernel/core_pattern regular empty file" {
+		t.Errorf("the console was bound over core_pattern (CVE-2025-52565): %q", got)
 	}
 }
 
@@ -406,7 +411,13 @@ func TestCVE202130465(t *testing.T) {
 	}
 	_, _, out := runAttacker(t, ctx, attackRootfs(t), []oci.SpecOpts{share("/v")}, "swap", "/v", "120")
 	waitFor(t, "the attacker to start swapping", func() bool { return strings.Contains(out.String(), "swapping") })
-	target := oci.WithMounts([]specs.Mount{{Destination: "/vol/a", Type: "tmpfs", Source: tag, Options: []string{"nosuid", "nodev"}}})
+	// Twenty mounts on the same target: twenty chances per victim for the
+	// swap to fall between resolving the target and mounting on it.
+	var mounts []specs.Mount
+	for i := 0; i < 20; i++ {
+		mounts = append(mounts, specs.Mount{Destination: "/vol/a", Type: "tmpfs", Source: tag, Options: []string{"nosuid", "nodev"}})
+	}
+	target := oci.WithMounts(mounts)
 	started, refused := 0, 0
 	for i := 0; i < 50; i++ {
 		r, err := runMaybeIn(t, victim, false, []oci.SpecOpts{share("/vol"), target}, "cat", "/proc/self/mountinfo")
