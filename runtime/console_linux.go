@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/containerd/console"
@@ -17,29 +16,26 @@ import (
 const consoleFD = 4
 
 // setupTerminal creates the pty inside the container, from the container's
-// own devpts, so that the process sees /dev/pts/N of its instance. The
+// own devpts, so that the process sees /dev/pts/N of its instance. See
+// pty_linux.go for how its paths are checked (CVE-2025-52565). The
 // master goes to the spawning side over the console socket; the slave
 // becomes the controlling terminal and fds 0, 1 and 2. For an init,
 // /dev/console shows the slave too.
 func setupTerminal(proc *specs.Process, isInit bool) error {
-	master, slavePath, err := console.NewPty()
+	master, slave, err := openPty()
 	if err != nil {
-		return fmt.Errorf("create pty: %w", err)
+		return err
 	}
 	defer master.Close()
+	defer slave.Close()
 	if proc.ConsoleSize != nil {
 		ws := console.WinSize{Height: uint16(proc.ConsoleSize.Height), Width: uint16(proc.ConsoleSize.Width)}
 		if err := master.Resize(ws); err != nil {
 			return fmt.Errorf("console size: %w", err)
 		}
 	}
-	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open pty slave %s: %w", slavePath, err)
-	}
-	defer slave.Close()
 	if isInit {
-		if err := bindConsole(slavePath); err != nil {
+		if err := bindConsole(slave); err != nil {
 			return err
 		}
 	}
@@ -56,24 +52,6 @@ func setupTerminal(proc *specs.Process, isInit bool) error {
 		if err := unix.Dup3(int(slave.Fd()), fd, 0); err != nil {
 			return fmt.Errorf("pty slave to fd %d: %w", fd, err)
 		}
-	}
-	return nil
-}
-
-// bindConsole makes /dev/console the pty slave, as a console-owning init
-// expects. A missing /dev (no /dev mount) leaves it out.
-func bindConsole(slavePath string) error {
-	const dev = "/dev/console"
-	if _, err := os.Stat(filepath.Dir(dev)); err != nil {
-		return nil
-	}
-	f, err := os.OpenFile(dev, os.O_CREATE|os.O_RDONLY|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", dev, err)
-	}
-	f.Close()
-	if err := unix.Mount(slavePath, dev, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind %s to %s: %w", slavePath, dev, err)
 	}
 	return nil
 }

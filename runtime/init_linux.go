@@ -330,19 +330,6 @@ func setUmask(proc *specs.Process) {
 	unix.Umask(umask)
 }
 
-func applySysctl(sysctl map[string]string) error {
-	for k, v := range sysctl {
-		if strings.Contains(k, "..") || strings.HasPrefix(k, "/") {
-			return fmt.Errorf("sysctl %q: bad name", k)
-		}
-		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
-		}
-	}
-	return nil
-}
-
 // lookPath resolves the program the way execvp would, but with the
 // container's PATH rather than ours.
 func lookPath(name string, env []string) (string, error) {

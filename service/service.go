@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raind/raind/process"
+	"github.com/raind/raind/runtime"
 )
 
 // container is one container served by this shim; its fields are guarded
@@ -50,6 +51,11 @@ type service struct {
 	// init is the container init program beside the shim, or empty to
 	// re-execute the shim itself (see initBinary).
 	init string
+	// sealed is init (or the shim) sealed against overwrite, made with the
+	// first container (see initExe).
+	sealOnce sync.Once
+	sealed   *runtime.SealedBinary
+	sealErr  error
 
 	mu         sync.Mutex
 	containers map[string]*container

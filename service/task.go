@@ -123,6 +123,10 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	for _, m := range r.Rootfs {
 		mounts = append(mounts, mount.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
+	self, err := s.initExe()
+	if err != nil {
+		return nil, err
+	}
 	ns := s.namespace
 	since := time.Now()
 	init, err := process.NewInit(ctx, process.InitConfig{
@@ -135,7 +139,7 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		Config:       cfg,
 		NoPivot:      opts.noPivot,
 		NoNewKeyring: opts.noNewKeyring,
-		Init:         s.init,
+		Init:         self,
 		Monitor:      reaper.Default,
 		Epoller:      func() (*console.Epoller, error) { return s.terminalEpoller(context.WithoutCancel(ctx)) },
 	})

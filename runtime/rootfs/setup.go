@@ -145,8 +145,24 @@ func ProtectPaths(sys Syscalls, spec *specs.Spec) error {
 		}
 	}
 	label := mountLabel(spec)
+	// The null device is opened and checked once, when a file is first
+	// to be masked (see Syscalls.DevNull).
+	var null string
+	releaseNull := func() {}
+	defer func() { releaseNull() }()
+	devNull := func() (string, error) {
+		if null != "" {
+			return null, nil
+		}
+		src, release, err := sys.DevNull()
+		if err != nil {
+			return "", err
+		}
+		null, releaseNull = src, release
+		return src, nil
+	}
 	for _, p := range spec.Linux.MaskedPaths {
-		if err := maskPath(sys, inRoot(sys, p), label); err != nil {
+		if err := maskPath(sys, inRoot(sys, p), label, devNull); err != nil {
 			return err
 		}
 	}
@@ -447,7 +463,7 @@ func switchRoot(sys Syscalls, rootfs string, noPivot bool) error {
 	return sys.Chdir("/")
 }
 
-func maskPath(sys Syscalls, p, label string) error {
+func maskPath(sys Syscalls, p, label string, devNull func() (string, error)) error {
 	fi, err := sys.Stat(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -458,7 +474,12 @@ func maskPath(sys Syscalls, p, label string) error {
 	if fi.IsDir() {
 		err = labelHint(sys.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, labelData("", label)), label)
 	} else {
-		err = sys.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		var null string
+		null, err = devNull()
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		err = sys.Mount(null, p, "", unix.MS_BIND, "")
 	}
 	return wrap("mask", p, err)
 }

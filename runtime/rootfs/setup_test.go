@@ -112,6 +112,7 @@ func (f *fakeFS) MountFlags(string) (uintptr, error) {
 	return unix.MS_NOSUID, nil
 }
 func (f *fakeFS) CgroupHierarchies() ([]Hierarchy, error) { return f.hs, nil }
+func (f *fakeFS) DevNull() (string, func(), error)        { return "/dev/null", func() {}, nil }
 
 type fi struct{ dir bool }
 

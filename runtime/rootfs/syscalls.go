@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
@@ -65,6 +66,9 @@ type Syscalls interface {
 	MountFlags(path string) (uintptr, error)
 	// CgroupHierarchies lists the host's cgroup mounts.
 	CgroupHierarchies() ([]Hierarchy, error)
+	// DevNull returns a mount source that is certainly the null device,
+	// and how to release it.
+	DevNull() (string, func(), error)
 }
 
 type linux struct{}
@@ -249,6 +253,33 @@ func (linux) CreateFile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// DevNull opens /dev/null and checks that it is the null device (char
+// 1:3) before anything is bound from it. Why (CVE-2025-31133): masked
+// paths are covered with /dev/null inside the container, whose /dev the
+// image (without a /dev mount), a volume or a racing process may supply;
+// a /dev/null that is a symlink to, say, /proc/sys/kernel/core_pattern
+// would put that file, writable, where the spec wanted nothing. The mount
+// then uses the checked inode (/proc/self/fd/N), not the path again.
+func (linux) DevNull() (string, func(), error) { return openDevNull("/dev/null") }
+
+func openDevNull(path string) (string, func(), error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("%s is not the null device (mode %#o, device %d:%d): refusing to mask paths with it: %w",
+			path, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev), errdefs.ErrInvalidArgument)
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fd), func() { unix.Close(fd) }, nil
 }
 
 func (linux) MountFlags(path string) (uintptr, error) {
