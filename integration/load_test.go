@@ -127,13 +127,13 @@ func checkHostAtEnd(t *testing.T, what string) {
 func TestLoadCyclesSharedShim(t *testing.T) {
 	n := scale(30, 1000)
 	ctx := testCtx(t, 50*time.Minute)
-	group := newID("loadpod")
+	group := newID(loadPrefix + "pod")
 	checkHostAtEnd(t, "cycles-shared")
 	_, shim := anchor(t, ctx, group)
 	c := newClient(t)
 	cold := shimSnapshot(t, shim)
 	for i := 0; i < 5; i++ {
-		if err := echoCycle(ctx, c, newID("warm"), nil, withSandbox(group)); err != nil {
+		if err := echoCycle(ctx, c, newID(loadPrefix + "warm"), nil, withSandbox(group)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,7 +145,7 @@ func TestLoadCyclesSharedShim(t *testing.T) {
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
 		var shims []int
-		if err := echoCycle(ctx, c, newID("cyc"), func() { shims = shimPids(t) }, withSandbox(group)); err != nil {
+		if err := echoCycle(ctx, c, newID(loadPrefix + "cyc"), func() { shims = shimPids(t) }, withSandbox(group)); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 		if len(shims) != host.shims || !slices.Contains(shims, shim) {
@@ -166,7 +166,7 @@ func TestLoadCyclesFreshShim(t *testing.T) {
 	n := scale(10, 300)
 	ctx := testCtx(t, 50*time.Minute)
 	c := newClient(t)
-	if err := echoCycle(ctx, c, newID("warm"), nil); err != nil {
+	if err := echoCycle(ctx, c, newID(loadPrefix + "warm"), nil); err != nil {
 		t.Fatal(err)
 	}
 	host := hostSnapshot(t)
@@ -176,7 +176,7 @@ func TestLoadCyclesFreshShim(t *testing.T) {
 		t0 := time.Now()
 		shim := 0
 		before := shimPids(t)
-		if err := echoCycle(ctx, c, newID("fresh"), func() { shim = newShim(t, before) }); err != nil {
+		if err := echoCycle(ctx, c, newID(loadPrefix + "fresh"), func() { shim = newShim(t, before) }); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 		times = append(times, time.Since(t0))
@@ -234,7 +234,7 @@ func TestLoadParallelStarts(t *testing.T) {
 		return time.Since(start), errors.Join(errs...)
 	}
 	startTook, err := inBatches(func(i int) error {
-		id := newID("par")
+		id := newID(loadPrefix + "par")
 		ctr, err := c.NewContainer(ctx, id, containerd.WithNewSnapshot(id+"-snap", img),
 			containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "1000")), containerd.WithRuntime(runtimeName, nil))
 		if err != nil {
@@ -292,7 +292,7 @@ func TestLoadConcurrentExecs(t *testing.T) {
 	n, rounds := scale(50, 200), scale(1, 3)
 	ctx := testCtx(t, 30*time.Minute)
 	checkHostAtEnd(t, "execs")
-	task, shim := anchor(t, ctx, newID("execload"))
+	task, shim := anchor(t, ctx, newID(loadPrefix + "execs"))
 	spec, err := task.Spec(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +397,7 @@ func (w *patternWriter) count() (int64, error) {
 func TestLoadWriters(t *testing.T) {
 	n, secs := scale(5, 20), scale(5, 60)
 	ctx := testCtx(t, 30*time.Minute)
-	group := newID("writers")
+	group := newID(loadPrefix + "writers")
 	checkHostAtEnd(t, "writers")
 	_, shim := anchor(t, ctx, group)
 	c := newClient(t)
@@ -421,7 +421,7 @@ func TestLoadWriters(t *testing.T) {
 			}
 		}()
 		for i := range ws {
-			id := newID("yes")
+			id := newID(loadPrefix + "yes")
 			line := "raind load writer " + id
 			ctr, err := c.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithRootFSPath(testEnv.rootfs()), oci.WithProcessArgs("yes", line), withSandbox(group)), containerd.WithRuntime(runtimeName, nil))
 			if err != nil {

@@ -23,7 +23,7 @@ type hostUsage struct {
 	zombies        int // state Z under the test binary, our containerd or our shims
 	mounts         int // mount points under the daemon's directory (bundles, rootfs, snapshots)
 	allMounts      int // lines of /proc/self/mountinfo: other users' mounts too
-	cgroups        int // directories under <hierarchy>/raind-test, all hierarchies
+	cgroups        int // the load tests' cgroups under <hierarchy>/raind-test, all hierarchies
 }
 
 func (h hostUsage) String() string {
@@ -31,10 +31,13 @@ func (h hostUsage) String() string {
 		h.shims, h.inits, h.containerProcs, h.zombies, h.mounts, h.allMounts, h.cgroups)
 }
 
-// checked leaves out allMounts, which other users of the host change.
-func (h hostUsage) checked() hostUsage {
-	h.allMounts = 0
-	return h
+// within reports whether h holds nothing more than base: a leak adds.
+// Fewer is not ours to fail on (an earlier test's shim finishing its
+// cleanup while this one runs); allMounts is left out, as other users of
+// the host change it.
+func (h hostUsage) within(base hostUsage) bool {
+	return h.shims <= base.shims && h.inits <= base.inits && h.containerProcs <= base.containerProcs &&
+		h.zombies <= base.zombies && h.mounts <= base.mounts && h.cgroups <= base.cgroups
 }
 
 // procPpidState is the part of /proc/<pid>/stat the host snapshot needs.
@@ -103,18 +106,23 @@ func countLines(p string) int {
 	return n
 }
 
-// testCgroupDirs counts the directories under the tests' cgroup parent
-// (the namespace's, as containerd's default spec puts it) in every
-// hierarchy, including the parent itself where it exists.
-func testCgroupDirs() int {
+// loadPrefix starts the id of every container the load tests create, so
+// that their cgroups can be told from those of other suites on the host:
+// every raind test suite puts its containers under the same parent.
+const loadPrefix = "load-"
+
+// loadCgroupDirs counts the load tests' container cgroups (and anything
+// below them) under the tests' cgroup parent (the namespace's, as
+// containerd's default spec puts it), in every hierarchy.
+func loadCgroupDirs() int {
 	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", testNamespace))
 	if p := filepath.Join("/sys/fs/cgroup", testNamespace); isDir(p) {
 		parents = append(parents, p)
 	}
 	n := 0
 	for _, p := range parents {
-		_ = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
+		_ = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && strings.HasPrefix(strings.TrimPrefix(path, p+"/"), loadPrefix) {
 				n++
 			}
 			return nil
@@ -159,7 +167,7 @@ func hostSnapshot(t *testing.T) hostUsage {
 	}
 	h.mounts = len(mountsUnder(testEnv.dir))
 	h.allMounts = countLines("/proc/self/mountinfo")
-	h.cgroups = testCgroupDirs()
+	h.cgroups = loadCgroupDirs()
 	return h
 }
 
@@ -171,7 +179,7 @@ func waitHostFlat(t *testing.T, what string, want hostUsage, timeout time.Durati
 	deadline := time.Now().Add(timeout)
 	for {
 		got := hostSnapshot(t)
-		if got.checked() == want.checked() {
+		if got.within(want) {
 			t.Logf("%s: host flat: before %v, after %v", what, want, got)
 			return got
 		}
