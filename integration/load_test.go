@@ -133,7 +133,7 @@ func TestLoadCyclesSharedShim(t *testing.T) {
 	c := newClient(t)
 	cold := shimSnapshot(t, shim)
 	for i := 0; i < 5; i++ {
-		if err := echoCycle(ctx, c, newID(loadPrefix + "warm"), nil, withSandbox(group)); err != nil {
+		if err := echoCycle(ctx, c, newID(loadPrefix+"warm"), nil, withSandbox(group)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,7 +145,7 @@ func TestLoadCyclesSharedShim(t *testing.T) {
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
 		var shims []int
-		if err := echoCycle(ctx, c, newID(loadPrefix + "cyc"), func() { shims = shimPids(t) }, withSandbox(group)); err != nil {
+		if err := echoCycle(ctx, c, newID(loadPrefix+"cyc"), func() { shims = shimPids(t) }, withSandbox(group)); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 		if len(shims) != host.shims || !slices.Contains(shims, shim) {
@@ -166,7 +166,7 @@ func TestLoadCyclesFreshShim(t *testing.T) {
 	n := scale(10, 300)
 	ctx := testCtx(t, 50*time.Minute)
 	c := newClient(t)
-	if err := echoCycle(ctx, c, newID(loadPrefix + "warm"), nil); err != nil {
+	if err := echoCycle(ctx, c, newID(loadPrefix+"warm"), nil); err != nil {
 		t.Fatal(err)
 	}
 	host := hostSnapshot(t)
@@ -176,7 +176,7 @@ func TestLoadCyclesFreshShim(t *testing.T) {
 		t0 := time.Now()
 		shim := 0
 		before := shimPids(t)
-		if err := echoCycle(ctx, c, newID(loadPrefix + "fresh"), func() { shim = newShim(t, before) }); err != nil {
+		if err := echoCycle(ctx, c, newID(loadPrefix+"fresh"), func() { shim = newShim(t, before) }); err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
 		times = append(times, time.Since(t0))
@@ -292,7 +292,7 @@ func TestLoadConcurrentExecs(t *testing.T) {
 	n, rounds := scale(50, 200), scale(1, 3)
 	ctx := testCtx(t, 30*time.Minute)
 	checkHostAtEnd(t, "execs")
-	task, shim := anchor(t, ctx, newID(loadPrefix + "execs"))
+	task, shim := anchor(t, ctx, newID(loadPrefix+"execs"))
 	spec, err := task.Spec(ctx)
 	if err != nil {
 		t.Fatal(err)
