@@ -340,9 +340,15 @@ func TestLoadConcurrentExecs(t *testing.T) {
 		wg.Wait()
 		return time.Since(start), errors.Join(errs...)
 	}
+	// An exec whose output never arrived: say whether the shim gave up
+	// waiting for the client to read it (io/drain.go), as it logs.
+	unreadExits := func() int {
+		b, _ := os.ReadFile(testEnv.log())
+		return strings.Count(string(b), "reporting its exit with output unread")
+	}
 	cold := shimSnapshot(t, shim)
 	if _, err := round(); err != nil {
-		t.Fatalf("warm-up round: %v", err)
+		t.Fatalf("warm-up round: %v (exits reported with output unread, in the whole log: %d)", err, unreadExits())
 	}
 	host := hostSnapshot(t)
 	warm := shimSnapshot(t, shim)
@@ -350,7 +356,7 @@ func TestLoadConcurrentExecs(t *testing.T) {
 	for r := 0; r < rounds; r++ {
 		d, err := round()
 		if err != nil {
-			t.Fatalf("round %d: %v", r, err)
+			t.Fatalf("round %d: %v (exits reported with output unread, in the whole log: %d)", r, err, unreadExits())
 		}
 		took = append(took, d)
 	}
