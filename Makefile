@@ -9,6 +9,7 @@
 #                     corpus). hack/fuzz.sh says more. A failing input lands in the package's
 #                     testdata/fuzz/FuzzXxx/ and replays with every unit run.
 #   make critest      cri-tools' CRI validation suite with raind (CRITEST_HANDLER="raind runc" compares; README, "CRI validation")
+#   make load         the load scenarios at full scale (integration/load_test.go; 20-40 minutes)
 #   make unit | fuzz-short | integration | demo | lint | deps | clean
 PREFIX ?= /usr/local
 CACHE ?= $(HOME)/.cache/raind
@@ -59,7 +60,7 @@ SHELL := /bin/bash
 FUZZTIME ?= 60s
 FUZZ_SHORT_TIME ?= 6s
 
-.PHONY: all build install deps test unit fuzz fuzz-short integration critest demo lint clean bench
+.PHONY: all build install deps test unit fuzz fuzz-short integration load critest demo lint clean bench
 
 all: build
 
@@ -113,6 +114,14 @@ integration: deps build
 	@if [ "$$(id -u)" -ne 0 ] && [ "$${RAIND_SKIP_INTEGRATION:-}" != 1 ]; then \
 		echo "integration tests need root (or set RAIND_SKIP_INTEGRATION=1 to skip them)" >&2; exit 1; fi
 	RAIND_NO_BUILD=1 $(GO) test -v -count=1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
+
+# The TestLoad* scenarios at full scale (the normal suite runs them small):
+# 1,000 create/start/delete cycles in one shim and 300 in a shim each, 100
+# containers started 20 at a time, rounds of 200 concurrent execs, 20
+# containers writing stdout for 60 s; each holds the host and the shim flat.
+load: deps build
+	@if [ "$$(id -u)" -ne 0 ]; then echo "load tests need root" >&2; exit 1; fi
+	RAIND_LOAD=1 RAIND_NO_BUILD=1 $(GO) test -v -count=1 -run TestLoad -timeout 60m ./integration/
 
 # critest against a private containerd (hack/critest.sh): its own
 # registry of locally built images, CNI bridge raindct0. CRITEST_HANDLER
