@@ -181,15 +181,23 @@ func hasOpenFile(pid int, path string) bool {
 // counterArgs prints 1, 2, 3... a line every 20 ms, forever.
 var counterArgs = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done"}
 
-// checkCounter checks that out is 1..n, a line each, nothing lost or
-// repeated, and returns n.
+// counterPad makes the restart tests' counter lines about 200 bytes long,
+// so that what it writes while nobody reads is tens of KiB.
+var counterPad = strings.Repeat("x", 196)
+
+// paddedCounterArgs prints "1 <pad>", "2 <pad>"... a line every 20 ms.
+var paddedCounterArgs = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo \"$i " + counterPad + "\"; sleep 0.02; done"}
+
+// checkCounter checks that out is the lines of paddedCounterArgs for
+// 1..n, nothing lost or repeated, and returns n.
 func checkCounter(t *testing.T, out string) int {
 	t.Helper()
 	s := bufio.NewScanner(strings.NewReader(out))
 	n := 0
 	for s.Scan() {
-		v, err := strconv.Atoi(s.Text())
-		if err != nil || v != n+1 {
+		num, pad, _ := strings.Cut(s.Text(), " ")
+		v, err := strconv.Atoi(num)
+		if err != nil || v != n+1 || pad != counterPad {
 			t.Fatalf("counter output broken after %d: line %q (%d bytes in all)", n, s.Text(), len(out))
 		}
 		n = v
@@ -197,9 +205,11 @@ func checkCounter(t *testing.T, out string) int {
 	return n
 }
 
+// lastCounter is the number on the last line of out.
 func lastCounter(out string) int {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	n, _ := strconv.Atoi(lines[len(lines)-1])
+	num, _, _ := strings.Cut(lines[len(lines)-1], " ")
+	n, _ := strconv.Atoi(num)
 	return n
 }
 
@@ -323,7 +333,7 @@ func testRestart(t *testing.T, sig syscall.Signal) {
 	dir := t.TempDir()
 
 	var counterA syncBuffer
-	counterCtr, counterTask := newFIFOTask(t, ctx, c, newID("rs-count"), fifoIO(dir, "count", nil, &counterA, false), oci.WithProcessArgs(counterArgs...))
+	counterCtr, counterTask := newFIFOTask(t, ctx, c, newID("rs-count"), fifoIO(dir, "count", nil, &counterA, false), oci.WithProcessArgs(paddedCounterArgs...))
 	var catA syncBuffer
 	catIn, catInW := io.Pipe()
 	catCtr, catTask := newFIFOTask(t, ctx, c, newID("rs-cat"), fifoIO(dir, "cat", catIn, &catA, false), oci.WithProcessArgs("cat"))
@@ -361,7 +371,7 @@ func testRestart(t *testing.T, sig syscall.Signal) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second)
+	time.Sleep(2 * time.Second)
 	p.restart()
 	if after := shimPidsFor(p.e.socket); fmt.Sprint(after) != fmt.Sprint(shimsBefore) {
 		t.Errorf("shims before the restart %v, after %v", shimsBefore, after)
@@ -387,9 +397,18 @@ func testRestart(t *testing.T, sig syscall.Signal) {
 		return task
 	}
 	var counterB, catB, ttyB syncBuffer
+	// What the counter wrote since the first reader left sits in the
+	// FIFO: the next reader gets it at once.
+	var unread int
 	catIn, catInW = io.Pipe()
 	ttyIn, ttyInW = io.Pipe()
 	counterTask = attach(counterCtr.ID(), nil, &counterB, false)
+	waitFor(t, "the output kept while nobody read", func() bool {
+		unread = len(counterB.String())
+		return unread > 0
+	})
+	time.Sleep(50 * time.Millisecond)
+	unread = len(counterB.String())
 	catTask = attach(catCtr.ID(), catIn, &catB, false)
 	ttyTask = attach(ttyCtr.ID(), ttyIn, &ttyB, true)
 
@@ -400,7 +419,8 @@ func testRestart(t *testing.T, sig syscall.Signal) {
 	})
 	all := counterA.String() + counterB.String()
 	n := checkCounter(t, all)
-	t.Logf("counter: %d lines (%d bytes) in order, %d read before containerd stopped, %d after it came back", n, len(all), readBefore, strings.Count(counterB.String(), "\n"))
+	t.Logf("counter: %d lines (%d bytes) in order; %d read before containerd stopped, %d after it came back, the first %d bytes of them at once (kept in the FIFO while nobody read)",
+		n, len(all), readBefore, strings.Count(counterB.String(), "\n"), unread)
 
 	_, _ = catInW.Write([]byte("after\n"))
 	_, _ = ttyInW.Write([]byte("echo after-$((2+3))\n"))
