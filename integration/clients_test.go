@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,13 +22,12 @@ import (
 // the next client that attaches, and the shim with no more fds, threads or
 // goroutines than before.
 
-// checkCounterTail checks that out, the output of counterArgs read from
-// some point on, holds consecutive numbers (after a first line that may be
-// the rest of one a killed client took half of), and returns the first and
-// last of them.
+// checkCounterTail checks that out, the output of counterArgs as
+// successive clients read it, holds consecutive numbers after its first
+// line (a client may attach mid-line), and returns the first and last.
 func checkCounterTail(t *testing.T, out string) (first, last int) {
 	t.Helper()
-	lines := strings.Split(strings.TrimRight(clean(out), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if len(lines) < 3 {
 		t.Fatalf("too little output to check: %q", out)
 	}
@@ -47,10 +44,24 @@ func checkCounterTail(t *testing.T, out string) (first, last int) {
 	return first, last
 }
 
+// streamLog is the counter's output as the clients one after the other
+// read it: together, nothing lost or repeated.
+type streamLog struct {
+	t     *testing.T
+	parts []string
+}
+
+func (l *streamLog) add(who, out string) {
+	l.t.Helper()
+	l.parts = append(l.parts, out)
+	first, last := checkCounterTail(l.t, strings.Join(l.parts, ""))
+	l.t.Logf("%s read %d bytes; %d..%d in order so far over %d clients", who, len(out), first, last, len(l.parts))
+}
+
 // reattach attaches to the running container id through the Go client,
-// checks that it is RUNNING and that its output goes on, in order, and
-// detaches. It returns the last number read.
-func reattach(t *testing.T, ctx context.Context, id string, tty bool, after int) int {
+// checks that it is RUNNING and that its output goes on, detaches and
+// returns what it read.
+func reattach(t *testing.T, ctx context.Context, id string, tty bool) string {
 	t.Helper()
 	c := newClient(t)
 	ctr, err := c.LoadContainer(ctx, id)
@@ -66,10 +77,6 @@ func reattach(t *testing.T, ctx context.Context, id string, tty bool, after int)
 	if err != nil {
 		t.Fatalf("re-attach: %v", err)
 	}
-	// Cancel, not Close: containerd's client removes the FIFOs of an
-	// attached task when it closes its IO, and the next client must find
-	// them.
-	defer task.IO().Cancel()
 	st, err := task.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -80,38 +87,68 @@ func reattach(t *testing.T, ctx context.Context, id string, tty bool, after int)
 	waitFor(t, "new output after re-attaching", func() bool {
 		return strings.Count(out.String(), "\n") >= 30
 	})
-	first, last := checkCounterTail(t, out.String())
-	if last <= after {
-		t.Fatalf("re-attached output ends at %d, the killed client had seen %d", last, after)
+	// Cancel, not Close: containerd's client removes the FIFOs of an
+	// attached task when it closes its IO, and the next client must find
+	// them. Wait: what the copy read is all in out.
+	task.IO().Cancel()
+	task.IO().Wait()
+	return clean(out.String())
+}
+
+// killedClient is a client process whose output the test collects.
+type killedClient struct {
+	cmd  *exec.Cmd
+	out  func() string
+	done <-chan struct{}
+}
+
+// startClient starts cmd, on a terminal if tty, collecting its output.
+func startClient(t *testing.T, cmd *exec.Cmd, tty bool) *killedClient {
+	t.Helper()
+	if tty {
+		tm := startTermCmd(t, cmd)
+		return &killedClient{cmd: cmd, done: tm.done, out: func() string {
+			tm.mu.Lock()
+			defer tm.mu.Unlock()
+			return clean(tm.out.String())
+		}}
 	}
-	t.Logf("re-attached: %d..%d in order (the killed client had seen up to %d)", first, last, after)
-	return last
-}
-
-// lineReader collects a killed client's output as it comes.
-type lineReader struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (r *lineReader) copy(src io.Reader) {
-	s := bufio.NewReader(src)
-	b := make([]byte, 4096)
-	for {
-		n, err := s.Read(b)
-		r.mu.Lock()
-		r.buf.Write(b[:n])
-		r.mu.Unlock()
-		if err != nil {
-			return
-		}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
 	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var buf syncBuffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer r.Close()
+		_, _ = io.Copy(&buf, r)
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); <-done })
+	return &killedClient{cmd: cmd, done: done, out: buf.String}
 }
 
-func (r *lineReader) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return clean(r.buf.String())
+// killMidStream waits until the client has printed lines, kills it with
+// SIGKILL and returns all it printed.
+func (k *killedClient) killMidStream(t *testing.T, lines int) string {
+	t.Helper()
+	waitFor(t, "the client to stream", func() bool { return strings.Count(k.out(), "\n") >= lines })
+	if err := k.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = k.cmd.Process.Wait()
+	select {
+	case <-k.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the killed client's output never ended")
+	}
+	// ctr's cgroup v1 notice goes to the same terminal or pipe.
+	return filterWarnings(clean(k.out()))
 }
 
 // shimFootprint is the shim's open fds, threads and goroutines.
@@ -185,7 +222,8 @@ func assertWaitsReleased(t *testing.T, ctx context.Context, task containerd.Task
 }
 
 // TestClientCtrKilled kills `ctr run`, with and without -t, while the
-// container prints, three times over.
+// container prints, then twice a `ctr task attach`, with a Go client
+// attaching in between.
 func TestClientCtrKilled(t *testing.T) {
 	for _, tty := range []bool{false, true} {
 		name := "pipes"
@@ -195,8 +233,7 @@ func TestClientCtrKilled(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t, 3*time.Minute)
 			id := newID("ctrkill")
-			fifos := t.TempDir()
-			args := []string{"run", "--runtime", runtimeName, "--fifo-dir", fifos}
+			args := []string{"run", "--runtime", runtimeName, "--fifo-dir", t.TempDir()}
 			if tty {
 				args = append(args, "-t")
 			}
@@ -212,30 +249,9 @@ func TestClientCtrKilled(t *testing.T) {
 					_ = ctr.Delete(ctx)
 				}
 			})
-			var cmd *exec.Cmd
-			var out *lineReader
-			seen := func() string { return out.String() }
-			if tty {
-				tm := startTerm(t, args...)
-				cmd = tm.cmd
-				seen = func() string {
-					tm.mu.Lock()
-					defer tm.mu.Unlock()
-					return clean(tm.out.String())
-				}
-			} else {
-				cmd = ctrCmd(args...)
-				out = &lineReader{}
-				pr, pw := io.Pipe()
-				cmd.Stdout = pw
-				cmd.Stderr = pw
-				go out.copy(pr)
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); pw.Close() })
-			}
-			waitFor(t, "ctr to stream", func() bool { return strings.Count(seen(), "\n") >= 20 })
+			log := &streamLog{t: t}
+			run := startClient(t, ctrCmd(args...), tty)
+			waitFor(t, "ctr to stream", func() bool { return strings.Count(run.out(), "\n") >= 10 })
 			c := newClient(t)
 			ctr, err := c.LoadContainer(ctx, id)
 			if err != nil {
@@ -243,28 +259,11 @@ func TestClientCtrKilled(t *testing.T) {
 			}
 			shim := traceOf(t, ctx, testEnv, ctr).shim
 			before := shimNow(t, shim)
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			_, _ = cmd.Process.Wait()
-			last := lastCounter(strings.TrimRight(seen(), "\n"))
+			log.add("ctr run", run.killMidStream(t, 20))
 			for i := range 3 {
-				last = reattach(t, ctx, id, tty, last)
+				log.add("Go client", reattach(t, ctx, id, tty))
 				if i < 2 {
-					// Again with a ctr task attach killed mid-stream.
-					var cmd *exec.Cmd
-					if tty {
-						cmd = startTerm(t, "task", "attach", id).cmd
-					} else {
-						cmd = ctrCmd("task", "attach", id)
-						cmd.Stdout = io.Discard
-						if err := cmd.Start(); err != nil {
-							t.Fatal(err)
-						}
-					}
-					time.Sleep(500 * time.Millisecond)
-					_ = cmd.Process.Signal(syscall.SIGKILL)
-					_, _ = cmd.Process.Wait()
+					log.add("ctr task attach", startClient(t, ctrCmd("task", "attach", id), tty).killMidStream(t, 20))
 				}
 			}
 			// The Wait of ctr run was pending before; those of the two
@@ -280,7 +279,7 @@ func TestClientCtrKilled(t *testing.T) {
 }
 
 // TestClientGoKilled: a Go client process (testdata/attachclient) attached
-// to a streaming container is killed with SIGKILL, five times over, with
+// to a streaming container is killed with SIGKILL, six times over, with
 // and without a terminal.
 func TestClientGoKilled(t *testing.T) {
 	helper := filepath.Join(t.TempDir(), "attachclient")
@@ -310,37 +309,26 @@ func TestClientGoKilled(t *testing.T) {
 			})
 			waitFor(t, "the first reader", func() bool { return strings.Count(first.String(), "\n") >= 5 })
 			_ = task.IO().Close()
+			task.IO().Wait()
+			log := &streamLog{t: t}
+			log.add("the first reader", clean(first.String()))
 			shim := traceOf(t, ctx, testEnv, ctr).shim
 
-			kill := func() int {
+			kill := func() string {
 				t.Helper()
 				args := []string{"-address", testEnv.socket, "-namespace", testNamespace, "-id", id}
 				if tty {
 					args = append(args, "-tty")
 				}
-				cmd := exec.Command(helper, args...)
-				out := &lineReader{}
-				pr, pw := io.Pipe()
-				cmd.Stdout, cmd.Stderr = pw, pw
-				go out.copy(pr)
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				defer pw.Close()
-				waitFor(t, "the Go client to stream", func() bool { return strings.Count(out.String(), "\n") >= 20 })
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				_ = cmd.Wait()
-				return lastCounter(strings.TrimRight(out.String(), "\n"))
+				return startClient(t, exec.Command(helper, args...), false).killMidStream(t, 20)
 			}
-			last := kill()
-			last = reattach(t, ctx, id, tty, last)
+			log.add("Go client process", kill())
+			log.add("Go client", reattach(t, ctx, id, tty))
 			before := shimNow(t, shim)
 			for range 5 {
-				last = kill()
+				log.add("Go client process", kill())
 			}
-			reattach(t, ctx, id, tty, last)
+			log.add("Go client", reattach(t, ctx, id, tty))
 			assertOnlyWaitsGrew(t, "5 Go clients killed mid-stream", before, shimNow(t, shim), 5)
 			assertWaitsReleased(t, ctx, task, shim, before)
 		})
