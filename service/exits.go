@@ -42,6 +42,10 @@ type tracked struct {
 	// c is the container of the process; nil only in tests.
 	c      *container
 	isInit bool
+	// draining is the exit reaped while the client still had output to
+	// read: exitedOnceRead records it once the client has read, unless
+	// releaseDrain does first.
+	draining *runc.Exit
 }
 
 // processExits matches every reaped child to its process.
@@ -73,6 +77,7 @@ func (s *service) processExits() {
 // must not wait for this client). s.mu is held.
 func (s *service) deliverExit(t *tracked, e runc.Exit) {
 	if o, ok := t.target.(outputOwner); ok && o.UnreadOutput() > 0 {
+		t.draining = &e
 		go s.exitedOnceRead(t, o, e)
 		return
 	}
@@ -87,9 +92,29 @@ func (s *service) exitedOnceRead(t *tracked, o outputOwner, e runc.Exit) {
 		log.L.WithField("id", t.containerID).WithField("process", t.id).Info("no client is reading the process's output; reporting its exit with output unread")
 	}
 	s.mu.Lock()
-	s.exited(t, e)
+	if t.draining != nil {
+		t.draining = nil
+		s.exited(t, e)
+	}
 	s.mu.Unlock()
 	s.touch()
+}
+
+// releaseDrain records now the exit of t if it is held for the client to
+// read the output, and reports whether it was. A Delete does so: the
+// process is gone and whoever deletes it will not read. containerd, coming
+// back after a restart, deletes a task whose shim lists no processes as
+// leaked; were the exit still held, that Delete would fail as "running"
+// and containerd would forget the bundle with the shim still up. s.mu is
+// held.
+func (s *service) releaseDrain(t *tracked) bool {
+	if t == nil || t.draining == nil {
+		return false
+	}
+	e := *t.draining
+	t.draining = nil
+	s.exited(t, e)
+	return true
 }
 
 // exited records e for t; s.mu is held.

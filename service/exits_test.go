@@ -275,3 +275,39 @@ func TestEarlyExitWaitsForOutputRead(t *testing.T) {
 		t.Fatalf("event %+v, want x's exit", ex)
 	}
 }
+
+// An exit held for the client to read is recorded at once when the task is
+// deleted (containerd deletes a task it takes for leaked after a restart,
+// with nobody reading), and only once: the reader's later return changes
+// nothing.
+func TestDeleteReleasesHeldExit(t *testing.T) {
+	s := newTestService()
+	defer close(s.ec)
+	slow := &readProc{read: make(chan struct{})}
+	tr := &tracked{containerID: "a", id: "a", pid: 100, target: slow, startPublished: true}
+	s.register(tr, time.Now())
+	s.mu.Lock()
+	if s.releaseDrain(tr) {
+		t.Fatal("released an exit before there was one")
+	}
+	s.mu.Unlock()
+	s.ec <- runc.Exit{Pid: 100, Status: 7, Timestamp: time.Now()}
+	noEvent(t, s)
+	s.mu.Lock()
+	released := s.releaseDrain(tr)
+	s.mu.Unlock()
+	if !released {
+		t.Fatal("the held exit was not released")
+	}
+	if ex, ok := nextEvent(t, s).(*eventsapi.TaskExit); !ok || ex.ExitStatus != 7 {
+		t.Fatalf("event %+v, want the exit with 7", ex)
+	}
+	close(slow.read)
+	noEvent(t, s)
+	time.Sleep(50 * time.Millisecond)
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if slow.n != 1 || slow.code != 7 {
+		t.Fatalf("SetExited %d times, code %d", slow.n, slow.code)
+	}
+}

@@ -79,6 +79,10 @@ func (m manager) start(ctx context.Context, params *bootstrap.BootstrapParams) (
 			return nil, fmt.Errorf("create shim socket: %w", err)
 		}
 		if canConnect(address) {
+			// The delete action finds the group's socket here too.
+			if err := os.WriteFile("address", []byte(address), 0o600); err != nil {
+				return nil, err
+			}
 			result.Address = address
 			return result, nil
 		}
@@ -198,11 +202,30 @@ func (m manager) stop(ctx context.Context, bundle, id string) *taskapi.DeleteRes
 	if err := mount.UnmountRecursive(filepath.Join(bundle, "rootfs")); err != nil {
 		log.G(ctx).WithError(err).Warn("unmount rootfs")
 	}
+	removeDeadSocket(ctx, bundle)
 	pid := 0
 	if b, err := os.ReadFile(filepath.Join(bundle, initPidFile)); err == nil {
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	return &taskapi.DeleteResponse{Pid: uint32(pid), ExitStatus: 128 + uint32(syscall.SIGKILL), ExitedAt: timestamppb.New(time.Now())}
+}
+
+// removeDeadSocket removes the shim socket the bundle names if nothing
+// listens on it any more: a daemon killed outright leaves its socket file,
+// which nothing else would remove. A socket still served (the shim of the
+// rest of a pod) stays.
+func removeDeadSocket(ctx context.Context, bundle string) {
+	b, err := os.ReadFile(filepath.Join(bundle, "address"))
+	if err != nil {
+		return
+	}
+	address := string(b)
+	if canConnect(address) {
+		return
+	}
+	if err := removeSocketAddress(address); err != nil {
+		log.G(ctx).WithError(err).Warn("remove the dead shim's socket")
+	}
 }
 
 // runtimeInfo is the -info answer: raind's name, version and features.

@@ -173,6 +173,7 @@ func serveDaemon(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	sock := socketOf(l)
 	publisher := newPublisher(os.Getenv("TTRPC_ADDRESS"), o.namespace)
 	shutdown := make(chan struct{})
 	svc, err := newService(ctx, o.namespace, publisher, shutdown)
@@ -234,7 +235,7 @@ func serveDaemon(ctx context.Context, o options) error {
 	_ = server.Shutdown(sctx)
 	cancel()
 	svc.close(5 * time.Second)
-	removeSocket(o.socket)
+	sock.remove()
 	return nil
 }
 
@@ -257,15 +258,36 @@ func listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// removeSocket removes the shim's socket file so that a later start does
-// not find a stale one.
-func removeSocket(path string) {
-	if path != "" {
-		_ = os.Remove(path)
+// boundSocket is the socket file the daemon serves on, as it was when the
+// daemon started: the daemon removes that file as it exits, and not one a
+// later shim bound at the same path. Found from the listener itself, it
+// does not depend on the bundle, which containerd may remove while the
+// daemon is still on its way out (it deletes the bundle of a task it
+// reaped as leaked right after Shutdown answers).
+type boundSocket struct {
+	path string
+	fi   os.FileInfo
+}
+
+func socketOf(l net.Listener) boundSocket {
+	addr, ok := l.Addr().(*net.UnixAddr)
+	if !ok || addr.Name == "" || addr.Name[0] == '@' {
+		return boundSocket{}
+	}
+	fi, err := os.Stat(addr.Name)
+	if err != nil {
+		return boundSocket{}
+	}
+	return boundSocket{path: addr.Name, fi: fi}
+}
+
+// remove removes the socket file if it is still the one the daemon bound.
+func (b boundSocket) remove() {
+	if b.path == "" {
 		return
 	}
-	if address, err := os.ReadFile("address"); err == nil {
-		_ = removeSocketAddress(string(address))
+	if fi, err := os.Stat(b.path); err == nil && os.SameFile(fi, b.fi) {
+		_ = os.Remove(b.path)
 	}
 }
 

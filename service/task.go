@@ -194,6 +194,11 @@ func (s *service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	if s.releaseDrain(c.track) {
+		log.G(ctx).WithField("id", r.Id).Info("deleted with the init's output unread")
+	}
+	s.mu.Unlock()
 	if err := c.init.Delete(ctx); err != nil {
 		return nil, err
 	}

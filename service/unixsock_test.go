@@ -1,8 +1,10 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -90,4 +92,72 @@ func TestDialFullBacklog(t *testing.T) {
 		}
 		break
 	}
+}
+
+// The daemon removes the socket it was handed as fd 3 when it exits, found
+// from the listener alone, and leaves a socket that a later shim bound at
+// the same path.
+func TestBoundSocketRemove(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sock")
+	l, err := listenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	inherited, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inherited.Close()
+	sock := socketOf(inherited)
+	if sock.path != path {
+		t.Fatalf("socket path %q, want %q", sock.path, path)
+	}
+	sock.remove()
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket still there after remove: %v", err)
+	}
+
+	// A new shim's socket at the same path stays.
+	l2, err := listenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	sock.remove()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("another shim's socket removed: %v", err)
+	}
+}
+
+// The delete action removes the socket of a shim that is gone, named in
+// the bundle, and keeps one that is still served.
+func TestRemoveDeadSocket(t *testing.T) {
+	bundle := t.TempDir()
+	path := filepath.Join(t.TempDir(), "sock")
+	if err := os.WriteFile(filepath.Join(bundle, "address"), []byte("unix://"+path), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := listenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeDeadSocket(context.Background(), bundle)
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("a live shim's socket removed: %v", err)
+	}
+	l.Close() // the path stays, as after SIGKILL
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatal(err)
+	}
+	removeDeadSocket(context.Background(), bundle)
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("dead shim's socket still there: %v", err)
+	}
+	removeDeadSocket(context.Background(), t.TempDir()) // no address: nothing to do
 }
