@@ -47,9 +47,20 @@ func removeEverywhere(path string) {
 // way the nsenter constructor does.
 func startIn(t *testing.T, m Manager) *exec.Cmd {
 	t.Helper()
+	return startInAfter(t, m, "")
+}
+
+// startInAfter is startIn with work shell code run in the cgroup before
+// the exec of sleep, for tests that need CPU time charged there: joining
+// and exec alone were once charged as 0 ns on a loaded machine.
+func startInAfter(t *testing.T, m Manager, work string) *exec.Cmd {
+	t.Helper()
 	var script strings.Builder
 	for _, f := range m.ProcsFiles() {
 		fmt.Fprintf(&script, "echo 0 > %s && ", f)
+	}
+	if work != "" {
+		script.WriteString(work + "; ")
 	}
 	script.WriteString("exec sleep 100")
 	cmd := exec.Command("sh", "-c", script.String())

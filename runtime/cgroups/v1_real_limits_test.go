@@ -155,7 +155,7 @@ func TestV1RealStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = KillAll(m, syscall.SIGKILL, time.Second); _ = m.Delete() })
-	cmd := startIn(t, m)
+	cmd := startInAfter(t, m, "i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done")
 	msg, err := m.Stats()
 	if err != nil {
 		t.Fatal(err)
