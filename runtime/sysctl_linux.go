@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/containerd/errdefs"
+
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	"golang.org/x/sys/unix"
@@ -28,7 +30,7 @@ func applySysctl(sysctl map[string]string) error {
 	defer proc.Close()
 	for k, v := range sysctl {
 		if strings.Contains(k, "..") || strings.HasPrefix(k, "/") {
-			return fmt.Errorf("sysctl %q: bad name", k)
+			return fmt.Errorf("sysctl %q: bad name: %w", k, errdefs.ErrInvalidArgument)
 		}
 		if err := writeSysctl(proc, "sys/"+strings.ReplaceAll(k, ".", "/"), v); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)

@@ -104,24 +104,6 @@ func ApplyRlimits(rl []specs.POSIXRlimit) error {
 	return nil
 }
 
-// SetOOMScoreAdj sets this process's OOM score adjustment.
-func SetOOMScoreAdj(v int) error {
-	// O_WRONLY without O_CREAT: a missing procfs file is an error, not
-	// something to create.
-	f, err := os.OpenFile("/proc/self/oom_score_adj", os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("set oom_score_adj %d: %w", v, err)
-	}
-	_, err = f.WriteString(strconv.Itoa(v))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("set oom_score_adj %d: %w", v, err)
-	}
-	return nil
-}
-
 // capSet is one capability set as the kernel's two 32-bit words.
 type capSet [2]uint32
 

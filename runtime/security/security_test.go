@@ -230,32 +230,3 @@ func TestApplyRlimits(t *testing.T) {
 		t.Fatalf("soft > hard: %v", err)
 	}
 }
-
-func TestSetOOMScoreAdj(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("lowering needs root; raising is checked in a child to keep this process's score")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOOMChild$")
-	cmd.Env = append(os.Environ(), "RAIND_OOM_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-}
-
-// TestOOMChild runs only as TestSetOOMScoreAdj's child.
-func TestOOMChild(t *testing.T) {
-	if os.Getenv("RAIND_OOM_CHILD") == "" {
-		t.Skip("helper")
-	}
-	if err := SetOOMScoreAdj(-1001); err == nil || !strings.Contains(err.Error(), "-1001") {
-		t.Errorf("out of range: %v", err)
-	}
-	if err := SetOOMScoreAdj(123); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile("/proc/self/oom_score_adj")
-	if err != nil || strings.TrimSpace(string(b)) != "123" {
-		t.Fatalf("oom_score_adj %q %v", b, err)
-	}
-}
