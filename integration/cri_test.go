@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,31 +77,7 @@ func crictl(t *testing.T, args ...string) string {
 
 func crictlCode(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	ep := "unix://" + testEnv.socket
-	full := append([]string{"--runtime-endpoint", ep, "--image-endpoint", ep, "--timeout", "60s"}, args...)
-	cmd := exec.Command(filepath.Join(testEnv.cache, "bin", "crictl"), full...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start crictl: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-		t.Fatalf("crictl %v timed out", args)
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return out.String(), errb.String(), ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("crictl %v: %v", args, err)
-	}
-	return out.String(), errb.String(), 0
+	return crictlIn(t, 2*time.Minute, nil, args...)
 }
 
 // writeJSON writes v as JSON into the test's temporary directory.
