@@ -354,21 +354,7 @@ func TestCgroupV2PauseResume(t *testing.T) {
 	if err := v.task.Pause(v.ctx); err != nil {
 		t.Fatal(err)
 	}
-	ch, err := v.task.Wait(v.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.task.Kill(v.ctx, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case st := <-ch:
-		if st.ExitCode() != 137 {
-			t.Errorf("exit %d after SIGKILL of a paused container", st.ExitCode())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("a paused container survived SIGKILL")
-	}
+	killAndWait(t, v.ctx, v.task, "a paused container")
 	if _, err := v.task.Delete(v.ctx); err != nil {
 		t.Fatalf("delete after kill: %v", err)
 	}
@@ -722,19 +708,5 @@ func TestCgroupV2KillAll(t *testing.T) {
 	if st, err := v.task.Status(v.ctx); err != nil || st.Status != containerd.Running {
 		t.Fatalf("after SIGTERM to all: %+v %v", st, err)
 	}
-	ch, err := v.task.Wait(v.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.task.Kill(v.ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case st := <-ch:
-		if st.ExitCode() != 137 {
-			t.Errorf("exit %d after SIGKILL to all", st.ExitCode())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the container survived SIGKILL to all")
-	}
+	killAndWait(t, v.ctx, v.task, "SIGKILL to all", containerd.WithKillAll)
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,22 +92,29 @@ func TestPauseResume(t *testing.T) {
 	if err := task.Pause(ctx); err != nil {
 		t.Fatal(err)
 	}
+	killAndWait(t, ctx, task, "a paused container")
+	if _, err := task.Delete(ctx); err != nil {
+		t.Fatalf("delete after kill: %v", err)
+	}
+}
+
+// killAndWait sends SIGKILL (with opts, e.g. WithKillAll) and fails the
+// test unless the task exits 137 within 20 s; what names the case.
+func killAndWait(t *testing.T, ctx context.Context, task containerd.Task, what string, opts ...containerd.KillOpts) {
+	t.Helper()
 	ch, err := task.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+	if err := task.Kill(ctx, syscall.SIGKILL, opts...); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case st := <-ch:
 		if st.ExitCode() != 137 {
-			t.Errorf("exit %d after SIGKILL of a paused container", st.ExitCode())
+			t.Errorf("%s: exit %d after SIGKILL, want 137", what, st.ExitCode())
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("a paused container survived SIGKILL")
-	}
-	if _, err := task.Delete(ctx); err != nil {
-		t.Fatalf("delete after kill: %v", err)
+		t.Fatalf("%s: survived SIGKILL", what)
 	}
 }

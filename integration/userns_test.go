@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -293,21 +292,7 @@ func TestUsernsLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := task.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case st := <-ch:
-		if st.ExitCode() != 137 {
-			t.Errorf("exit %d, want 137", st.ExitCode())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("SIGKILL did not end the container")
-	}
+	killAndWait(t, ctx, task, "a user-namespaced container")
 	if _, err := task.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
