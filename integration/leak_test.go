@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,36 +27,64 @@ func countDir(p string) int {
 	return len(entries)
 }
 
-// goroutines asks pkg/shim for a stack dump (SIGUSR1, logged through
-// containerd) and counts the goroutines in it.
-func goroutines(t *testing.T, pid int) int {
+// goroutineDump asks pkg/shim for a stack dump (SIGUSR1, logged through
+// containerd) and returns it, one goroutine per element.
+func goroutineDump(t *testing.T, pid int) []string {
 	t.Helper()
-	logPath := filepath.Join(testEnv.dir, "containerd.log")
-	before, _ := os.ReadFile(logPath)
+	before, _ := os.ReadFile(testEnv.log())
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
+	goroutineHeader := regexp.MustCompile(`^goroutine \d+ \[`)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(logPath)
-		if len(b) > len(before) {
-			fresh := string(b[len(before):])
-			if i := strings.Index(fresh, "=== BEGIN goroutine stack dump ==="); i >= 0 {
-				dump := fresh[i:]
-				if j := strings.Index(dump, "=== END goroutine stack dump ==="); j >= 0 {
-					return strings.Count(dump[:j], "goroutine ")
+		b, _ := os.ReadFile(testEnv.log())
+		fresh := string(b[min(len(before), len(b)):])
+		i := strings.Index(fresh, "=== BEGIN goroutine stack dump ===")
+		j := strings.Index(fresh, "=== END goroutine stack dump ===")
+		if i >= 0 && j > i {
+			// The log carries the dump as one escaped string.
+			dump := strings.ReplaceAll(fresh[i:j], `\n`, "\n")
+			var gs []string
+			for _, g := range strings.Split(dump, "\n\n") {
+				// Count headers ("goroutine 7 [select]:"), not the
+				// "created by … in goroutine 1" lines.
+				if g = strings.TrimSpace(g); goroutineHeader.MatchString(g) {
+					gs = append(gs, g)
+				} else if k := strings.Index(g, "\ngoroutine "); k >= 0 && goroutineHeader.MatchString(g[k+1:]) {
+					gs = append(gs, g[k+1:]) // the first one follows the BEGIN line
 				}
 			}
+			return gs
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("no goroutine dump from the shim")
-	return 0
+	return nil
 }
 
-func usage(t *testing.T, pid int) shimUsage {
-	t.Helper()
-	u := shimUsage{fds: countDir(filepath.Join("/proc", strconv.Itoa(pid), "fd")), goroutines: goroutines(t, pid)}
+// summarize counts goroutines by the function each is blocked in: the
+// first frame outside the runtime and the standard library's sync.
+func summarize(dump []string) map[string]int {
+	out := map[string]int{}
+	for _, g := range dump {
+		for _, l := range strings.Split(g, "\n")[1:] {
+			if strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "runtime.") || strings.HasPrefix(l, "internal/") || strings.HasPrefix(l, "sync.") {
+				continue
+			}
+			if i := strings.LastIndex(l, "("); i > 0 {
+				l = l[:i]
+			}
+			out[l]++
+			break
+		}
+	}
+	return out
+}
+
+// procUsage is the shim's fds, threads and children, from /proc.
+func procUsage(pid int) shimUsage {
+	u := shimUsage{fds: countDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))}
 	status, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
@@ -64,6 +93,13 @@ func usage(t *testing.T, pid int) shimUsage {
 	}
 	children, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", strconv.Itoa(pid), "children"))
 	u.children = len(strings.Fields(string(children)))
+	return u
+}
+
+func usage(t *testing.T, pid int) shimUsage {
+	t.Helper()
+	u := procUsage(pid)
+	u.goroutines = len(goroutineDump(t, pid))
 	return u
 }
 
