@@ -151,23 +151,6 @@ func (k *killedClient) killMidStream(t *testing.T, lines int) string {
 	return filterWarnings(clean(k.out()))
 }
 
-// shimState is the shim's fds, threads and goroutines, and where its
-// goroutines wait.
-type shimState struct {
-	u      shimUsage
-	stacks map[string]int
-}
-
-func shimNow(t *testing.T, shim int) shimState {
-	t.Helper()
-	// One dump gives both the count and where they wait, so that the
-	// two agree.
-	dump := goroutineDump(t, shim)
-	u := procUsage(shim)
-	u.goroutines = len(dump)
-	return shimState{u: u, stacks: summarize(dump)}
-}
-
 // waitHandler is where a Wait request waits for its process.
 const waitHandler = "github.com/raind/raind/service.(*service).Wait"
 
@@ -214,16 +197,13 @@ func assertWaitsReleased(t *testing.T, ctx context.Context, task containerd.Task
 	// shim to be back to its figures before the clients, and name what
 	// stayed if it does not get there.
 	var after shimState
-	released := func() bool {
+	released := false
+	for deadline := time.Now().Add(15 * time.Second); !released && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		after = shimNow(t, shim)
-		return after.stacks[waitHandler] == 0 && after.u.fds <= before.u.fds && after.u.goroutines <= before.u.goroutines
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !released() && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
+		released = after.stacks[waitHandler] == 0 && after.u.fds <= before.u.fds && after.u.goroutines <= before.u.goroutines
 	}
 	t.Logf("after the exit: shim %+v, Wait handlers %d", after.u, after.stacks[waitHandler])
-	if !released() {
+	if !released {
 		t.Errorf("after the exit the shim has %+v and %d Wait handlers, before the clients %+v; goroutines that grew: %v",
 			after.u, after.stacks[waitHandler], before.u, stacksGrown(before.stacks, after.stacks))
 	}

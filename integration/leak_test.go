@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,24 +34,24 @@ func goroutineDump(t *testing.T, pid int) []string {
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	goroutineHeader := regexp.MustCompile(`^goroutine \d+ \[`)
+	const begin, end = "=== BEGIN goroutine stack dump ===", "=== END goroutine stack dump ==="
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(testEnv.log())
 		fresh := string(b[min(len(before), len(b)):])
-		i := strings.Index(fresh, "=== BEGIN goroutine stack dump ===")
-		j := strings.Index(fresh, "=== END goroutine stack dump ===")
+		i := strings.Index(fresh, begin)
+		j := strings.Index(fresh, end)
 		if i >= 0 && j > i {
-			// The log carries the dump as one escaped string.
-			dump := strings.ReplaceAll(fresh[i:j], `\n`, "\n")
+			// The log carries the dump as one escaped string, one
+			// goroutine per paragraph, each opened by its header
+			// ("goroutine 7 [select]:"). Counting headers, and not
+			// every "goroutine ", leaves out the "created by … in
+			// goroutine 1" lines.
+			dump := strings.ReplaceAll(fresh[i+len(begin):j], `\n`, "\n")
 			var gs []string
 			for _, g := range strings.Split(dump, "\n\n") {
-				// Count headers ("goroutine 7 [select]:"), not the
-				// "created by … in goroutine 1" lines.
-				if g = strings.TrimSpace(g); goroutineHeader.MatchString(g) {
+				if g = strings.TrimSpace(g); strings.HasPrefix(g, "goroutine ") {
 					gs = append(gs, g)
-				} else if k := strings.Index(g, "\ngoroutine "); k >= 0 && goroutineHeader.MatchString(g[k+1:]) {
-					gs = append(gs, g[k+1:]) // the first one follows the BEGIN line
 				}
 			}
 			return gs
@@ -96,11 +95,26 @@ func procUsage(pid int) shimUsage {
 	return u
 }
 
+// shimState is the shim's fds, threads and goroutines, and where its
+// goroutines wait.
+type shimState struct {
+	u      shimUsage
+	stacks map[string]int
+}
+
+func shimNow(t *testing.T, shim int) shimState {
+	t.Helper()
+	// One dump gives both the count and where they wait, so that the
+	// two agree.
+	dump := goroutineDump(t, shim)
+	u := procUsage(shim)
+	u.goroutines = len(dump)
+	return shimState{u: u, stacks: summarize(dump)}
+}
+
 func usage(t *testing.T, pid int) shimUsage {
 	t.Helper()
-	u := procUsage(pid)
-	u.goroutines = len(goroutineDump(t, pid))
-	return u
+	return shimNow(t, pid).u
 }
 
 // withSandbox groups containers into one shim, as CRI does for a pod.
